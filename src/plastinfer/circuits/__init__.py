@@ -1,0 +1,10 @@
+"""Plastic circuits in discrete time: ``init(key) -> state``, ``step(state, input, rule)``."""
+
+from ._base import AbstractCircuit, rollout, rollouts
+from ._feedforward import LayerInput, LayerRecord, LayerState, PlasticLayer
+
+__all__ = ["AbstractCircuit", "rollout", "rollouts", "PlasticLayer", "LayerState", "LayerInput", "LayerRecord"]
+
+from ._spec import circuit_from_spec  # noqa: E402
+
+__all__ += ["circuit_from_spec"]

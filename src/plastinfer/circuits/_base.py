@@ -1,0 +1,106 @@
+"""The contract every plastic circuit fulfils, and the rollout that drives it."""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import Any
+
+import equinox as eqx
+import jax
+from jaxtyping import Array, PyTree
+
+from ..rules import AbstractRule
+
+
+class AbstractCircuit(eqx.Module):
+    """A plastic network in discrete time.
+
+    A circuit holds only *static* configuration (sizes, nonlinearity, step size); what
+    changes over time lives in an explicit ``state`` pytree and what is learned lives
+    in the rule. Concrete circuits provide
+
+    - ``init(key) -> state``: a random initial state (e.g. initial weights);
+    - ``step(state, inputs, rule, record_weights=False) -> (state, record)``: one time
+      step: activity from the current weights, then the plastic update.
+    """
+
+    @abc.abstractmethod
+    def init(self, key: Array) -> PyTree:
+        ...
+
+    @abc.abstractmethod
+    def step(self, state: PyTree, inputs: PyTree, rule: AbstractRule, record_weights: bool = False):
+        ...
+
+
+def _segment_length(n_steps: int, checkpoint: int | bool | None) -> int | None:
+    """Segment length for checkpointed scans: ``True`` → the divisor of ``T`` nearest ``√T``."""
+    if checkpoint is None or checkpoint is False:
+        return None
+    if checkpoint is True:
+        target = max(1, round(math.sqrt(n_steps)))
+        divisors = [d for d in range(1, n_steps + 1) if n_steps % d == 0]
+        return min(divisors, key=lambda d: abs(d - target))
+    seg = int(checkpoint)
+    if seg <= 0 or n_steps % seg:
+        raise ValueError(f"checkpoint segment {seg} must divide the number of time steps {n_steps}")
+    return seg
+
+
+def rollout(
+    circuit: AbstractCircuit,
+    rule: AbstractRule,
+    state: PyTree,
+    inputs: PyTree,
+    *,
+    record_weights: bool = False,
+    checkpoint: int | bool | None = None,
+) -> tuple[PyTree, Any]:
+    """Run ``circuit`` with ``rule`` over time: one ``jax.lax.scan``.
+
+    ``inputs`` is a pytree whose leaves have a leading time axis ``T``. Returns
+    ``(final_state, records)`` where ``records`` stacks each step's record along time.
+
+    ``checkpoint`` trades compute for memory in the backward pass: with a segment length
+    ``S`` (``True`` picks ``S ≈ √T``) the scan runs over ``T/S`` segments whose inner
+    scans are rematerialised (``jax.checkpoint``), so reverse mode stores ``T/S + S``
+    states instead of every intermediate of every step.
+
+    To run many trajectories, ``jax.vmap`` this function over ``state`` and ``inputs``
+    (see :func:`rollouts`).
+    """
+
+    def body(carry, inp):
+        return circuit.step(carry, inp, rule, record_weights=record_weights)
+
+    n_steps = jax.tree_util.tree_leaves(inputs)[0].shape[0]
+    seg = _segment_length(n_steps, checkpoint)
+    if seg is None:
+        return jax.lax.scan(body, state, inputs)
+
+    @jax.checkpoint
+    def segment(carry, seg_inputs):
+        return jax.lax.scan(body, carry, seg_inputs)
+
+    chunked = jax.tree_util.tree_map(lambda a: a.reshape((n_steps // seg, seg) + a.shape[1:]), inputs)
+    final, recs = jax.lax.scan(segment, state, chunked)
+    recs = jax.tree_util.tree_map(lambda a: a.reshape((n_steps,) + a.shape[2:]), recs)
+    return final, recs
+
+
+def rollouts(
+    circuit: AbstractCircuit,
+    rule: AbstractRule,
+    states: PyTree,
+    inputs: PyTree,
+    *,
+    record_weights: bool = False,
+    checkpoint: int | bool | None = None,
+):
+    """:func:`rollout` ``vmap``-ed over a leading trajectory axis of ``states`` and ``inputs``."""
+
+    def one(s, i):
+        return rollout(circuit, rule, s, i, record_weights=record_weights, checkpoint=checkpoint)
+
+    return jax.vmap(one)(states, inputs)

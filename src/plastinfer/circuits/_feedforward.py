@@ -1,0 +1,91 @@
+"""A single plastic feed-forward layer (Mehta et al. 2024, Eq. 1–2)."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array
+
+from ..rules import AbstractRule
+from ._base import AbstractCircuit
+
+_NONLINEARITIES = {"linear": lambda u: u, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh}
+
+
+class LayerState(NamedTuple):
+    """State of a plastic layer: the weight matrix ``w`` of shape ``(post, pre)``."""
+
+    w: Array
+
+
+class LayerInput(NamedTuple):
+    """One step's input: ``x`` of shape ``(pre,)`` or ``(K, pre)``; reward ``r`` (scalar or ``(K,)``)."""
+
+    x: Array
+    r: Array | None = None
+
+
+class LayerRecord(NamedTuple):
+    """One step's record: activity ``y`` (``(post,)`` or ``(K, post)``); weights after the update."""
+
+    y: Array
+    w: Array | None = None
+
+
+class PlasticLayer(AbstractCircuit):
+    r"""Feed-forward rate layer with plastic weights.
+
+    .. math::
+        y^{(t)} = f\big(W^{(t)} x^{(t)}\big), \qquad
+        W^{(t+1)} = W^{(t)} + η\, g_θ\big(x^{(t)}, y^{(t)}, W^{(t)}, r^{(t)}\big)
+
+    with ``f`` linear, sigmoid or tanh and plasticity step size ``η``. When one step
+    presents ``K`` samples (``x`` of shape ``(K, pre)``) the update is averaged over them
+    (the batch-averaged variant of Confavreux et al. 2020 / Ramesh et al. 2023).
+
+    Initial weights: ``N(0, init_std²)``; ``init_std=None`` is Kaiming-normal,
+    ``√(2 / n_in)``, as in the paper's appendix A.3.
+    """
+
+    n_in: int = eqx.field(static=True)
+    n_out: int = eqx.field(static=True)
+    nonlinearity: str = eqx.field(static=True, default="sigmoid")
+    eta: float = eqx.field(static=True, default=1.0)
+    init_std: float | None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        if self.nonlinearity not in _NONLINEARITIES:
+            raise ValueError(f"unknown nonlinearity {self.nonlinearity!r}; choose from {sorted(_NONLINEARITIES)}")
+        if self.n_in < 1 or self.n_out < 1:
+            raise ValueError(f"layer sizes must be positive, got n_in={self.n_in}, n_out={self.n_out}")
+
+    @property
+    def weight_std(self) -> float:
+        return math.sqrt(2.0 / self.n_in) if self.init_std is None else float(self.init_std)
+
+    def init(self, key: Array) -> LayerState:
+        return LayerState(self.weight_std * jax.random.normal(key, (self.n_out, self.n_in), jnp.float32))
+
+    def forward(self, w: Array, x: Array) -> Array:
+        """``f(W x)`` for ``x`` of shape ``(pre,)`` or ``(K, pre)``."""
+        return _NONLINEARITIES[self.nonlinearity](x @ w.T)
+
+    def step(self, state: LayerState, inputs: LayerInput, rule: AbstractRule, record_weights: bool = False):
+        x = inputs.x
+        y = self.forward(state.w, x)
+        w = state.w + self.eta * rule(x, y, state.w, inputs.r)
+        return LayerState(w), LayerRecord(y, w if record_weights else None)
+
+    def config(self) -> dict:
+        return {
+            "kind": "plastic_layer",
+            "n_in": self.n_in,
+            "n_out": self.n_out,
+            "nonlinearity": self.nonlinearity,
+            "eta": self.eta,
+            "init_std": self.init_std,
+        }

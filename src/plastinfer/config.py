@@ -1,0 +1,97 @@
+"""TOML configuration files for ``plastinfer simulate`` and ``plastinfer fit``.
+
+A config has up to four tables::
+
+    [circuit]              # the plastic circuit (simulate: required; fit: defaults to the data's)
+    kind = "plastic_layer"
+    n_in = 100
+    n_out = 1000
+    nonlinearity = "sigmoid"
+    eta = 1.0
+
+    [rule]                 # simulate: the ground-truth rule
+    name = "oja"           # or family = "taylor", terms = { x1y1w0 = 1.0, x0y2w1 = -1.0 }
+
+    [data]                 # simulate: what to record
+    n_trajectories = 60
+    n_steps = 50
+    input_std = 0.316
+    noise_std = 0.0
+    fraction_recorded = 1.0
+    seed = 0
+
+    [model]                # fit: the candidate family, e.g. family = "taylor", init_scale = 0.01
+    [fit]                  # fit: TrajectoryFitConfig fields, plus n_test (held-out trajectories)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from ._errors import ConfigError
+
+SECTIONS = {"circuit", "rule", "data", "model", "fit"}
+DATA_KEYS = {"n_trajectories", "n_steps", "input_std", "samples_per_step", "noise_std", "fraction_recorded", "seed"}
+DATA_DEFAULTS = {"n_trajectories": 60, "n_steps": 50, "input_std": math.sqrt(0.1), "samples_per_step": None,
+                 "noise_std": 0.0, "fraction_recorded": 1.0, "seed": 0}
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config and check its tables; errors name the file and the problem."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        cfg = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    unknown = set(cfg) - SECTIONS
+    if unknown:
+        raise ConfigError(f"{path}: unknown table(s) {sorted(unknown)}; allowed: {sorted(SECTIONS)}")
+    for name, table in cfg.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [{name}] must be a table")
+    return cfg
+
+
+def data_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    table = dict(cfg.get("data", {}))
+    unknown = set(table) - DATA_KEYS
+    if unknown:
+        raise ConfigError(f"data: unknown key(s) {sorted(unknown)}; allowed: {sorted(DATA_KEYS)}")
+    out = {**DATA_DEFAULTS, **table}
+    try:
+        out["n_trajectories"] = int(out["n_trajectories"])
+        out["n_steps"] = int(out["n_steps"])
+        out["seed"] = int(out["seed"])
+        for k in ("input_std", "noise_std", "fraction_recorded"):
+            out[k] = float(out[k])
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"data: {err}") from None
+    if out["n_trajectories"] < 1 or out["n_steps"] < 1:
+        raise ConfigError("data: n_trajectories and n_steps must be ≥ 1")
+    if not 0 < out["fraction_recorded"] <= 1:
+        raise ConfigError(f"data: fraction_recorded must be in (0, 1], got {out['fraction_recorded']}")
+    if out["noise_std"] < 0 or out["input_std"] <= 0:
+        raise ConfigError("data: noise_std must be ≥ 0 and input_std > 0")
+    return out
+
+
+def fit_settings(cfg: dict[str, Any]):
+    """``(TrajectoryFitConfig, n_test)`` from the ``[fit]`` table."""
+    from .infer import TrajectoryFitConfig
+
+    table = dict(cfg.get("fit", {}))
+    n_test = table.pop("n_test", 10)
+    fields = {f.name for f in dataclasses.fields(TrajectoryFitConfig)}
+    unknown = set(table) - fields
+    if unknown:
+        raise ConfigError(f"fit: unknown key(s) {sorted(unknown)}; allowed: {sorted(fields | {'n_test'})}")
+    try:
+        return TrajectoryFitConfig(**table), int(n_test)
+    except TypeError as err:
+        raise ConfigError(f"fit: {err}") from None

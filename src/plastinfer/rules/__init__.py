@@ -1,0 +1,25 @@
+"""Plasticity rules: ``Δw = g_θ(x, y, w, r)`` broadcast over a ``(post, pre)`` matrix."""
+
+from ._base import VARIABLES, AbstractRule
+from ._library import KNOWN_RULES, anti_hebb, hebb, known_rule, oja
+from ._mlp import MLPRule
+from ._sum import RuleSum
+from ._taylor import Taylor, term_names
+
+__all__ = [
+    "VARIABLES",
+    "AbstractRule",
+    "Taylor",
+    "MLPRule",
+    "RuleSum",
+    "term_names",
+    "oja",
+    "hebb",
+    "anti_hebb",
+    "known_rule",
+    "KNOWN_RULES",
+]
+
+from ._spec import rule_from_spec, rule_to_spec  # noqa: E402
+
+__all__ += ["rule_from_spec", "rule_to_spec"]

@@ -1,0 +1,101 @@
+"""Rules to and from plain dicts (TOML configs, JSON headers)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+
+from .._errors import ConfigError
+from ._base import AbstractRule
+from ._library import KNOWN_RULES
+from ._mlp import MLPRule
+from ._sum import RuleSum
+from ._taylor import Taylor
+
+_TAYLOR_KEYS = {"family", "variables", "order", "terms", "active", "init_scale", "name"}
+_MLP_KEYS = {"family", "variables", "width", "depth", "activation", "out_scale"}
+
+
+def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> AbstractRule:
+    """Build a rule from a dict.
+
+    - ``{"name": "oja"}`` — a known rule;
+    - ``{"family": "taylor", "variables": ["x","y","w"], "order": 2, "terms": {"x1y1w0": 1.0}}``
+      — named coefficients (others zero), or, with ``key`` and no ``terms``, coefficients
+      drawn ``N(0, init_scale²)`` (default ``init_scale = 1e-2``); ``active`` limits the terms;
+    - ``{"family": "mlp", "variables": [...], "width": 10, "depth": 1, "activation": "tanh"}``
+      (needs ``key``);
+    - ``{"family": "sum", "rules": [spec, spec, ...]}``.
+    """
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"rule: expected a table, got {type(spec).__name__}")
+    if "name" in spec and "family" not in spec:
+        name = spec["name"]
+        if name not in KNOWN_RULES:
+            raise ConfigError(f"rule: unknown name {name!r}; known rules: {sorted(KNOWN_RULES)}")
+        return KNOWN_RULES[name]()
+    family = spec.get("family")
+    try:
+        if family == "taylor":
+            unknown = set(spec) - _TAYLOR_KEYS
+            if unknown:
+                raise ConfigError(f"rule: unknown key(s) {sorted(unknown)} for family 'taylor'")
+            variables = tuple(spec.get("variables", ("x", "y", "w")))
+            order = int(spec.get("order", 2))
+            active = spec.get("active")
+            if "terms" in spec or key is None:
+                return Taylor.from_terms(dict(spec.get("terms", {})), variables, order, active)
+            return Taylor.init(key, variables, order, float(spec.get("init_scale", 1e-2)), active)
+        if family == "mlp":
+            unknown = set(spec) - _MLP_KEYS
+            if unknown:
+                raise ConfigError(f"rule: unknown key(s) {sorted(unknown)} for family 'mlp'")
+            if key is None:
+                raise ConfigError("rule: an MLP rule needs a random key to initialise")
+            return MLPRule(
+                key,
+                tuple(spec.get("variables", ("x", "y", "w"))),
+                int(spec.get("width", 10)),
+                int(spec.get("depth", 1)),
+                str(spec.get("activation", "tanh")),
+                float(spec.get("out_scale", 1e-2)),
+            )
+        if family == "sum":
+            parts = spec.get("rules")
+            if not isinstance(parts, list) or not parts:
+                raise ConfigError("rule: family 'sum' needs a non-empty list 'rules'")
+            keys = jax.random.split(key, len(parts)) if key is not None else [None] * len(parts)
+            return RuleSum(tuple(rule_from_spec(p, k) for p, k in zip(parts, keys)))
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"rule: {err}") from None
+    raise ConfigError(f"rule: unknown family {family!r}; choose 'taylor', 'mlp' or 'sum' (or give a 'name')")
+
+
+def rule_to_spec(rule: AbstractRule) -> dict[str, Any]:
+    """A JSON/TOML-able description. Taylor rules round-trip exactly; MLP specs hold the
+    architecture only (their weights live in the run's arrays)."""
+    if isinstance(rule, Taylor):
+        spec: dict[str, Any] = {
+            "family": "taylor",
+            "variables": list(rule.variables),
+            "order": rule.order,
+            "terms": {k: v for k, v in rule.coefficients().items() if v != 0.0},
+        }
+        if rule.active is not None:
+            spec["active"] = list(rule.active)
+        return spec
+    if isinstance(rule, MLPRule):
+        return {
+            "family": "mlp",
+            "variables": list(rule.variables),
+            "width": rule.mlp.width_size,
+            "depth": rule.mlp.depth,
+            "activation": rule.activation,
+        }
+    if isinstance(rule, RuleSum):
+        return {"family": "sum", "rules": [rule_to_spec(r) for r in rule.rules]}
+    raise TypeError(f"no spec for rule type {type(rule).__name__}")

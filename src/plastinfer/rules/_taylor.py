@@ -1,0 +1,207 @@
+"""Truncated Taylor (Volterra) polynomial rules."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
+
+from ._base import VARIABLES, AbstractRule
+
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+_NAME_RE = re.compile(r"([xywr])(\d+)")
+
+
+def _check_variables(variables: Iterable[str]) -> tuple[str, ...]:
+    variables = tuple(variables)
+    unknown = [v for v in variables if v not in VARIABLES]
+    if unknown:
+        raise ValueError(f"unknown rule variable(s) {unknown}; choose from {list(VARIABLES)}")
+    if len(set(variables)) != len(variables):
+        raise ValueError(f"repeated rule variable in {list(variables)}")
+    if not variables:
+        raise ValueError("a Taylor rule needs at least one variable")
+    return tuple(v for v in VARIABLES if v in variables)  # canonical order
+
+
+def term_names(variables: Sequence[str] = ("x", "y", "w"), order: int = 2) -> list[str]:
+    """Names of all terms, in the (row-major) order of the coefficient array.
+
+    ``term_names(("x", "y", "w"), 2)`` → ``["x0y0w0", "x0y0w1", …, "x2y2w2"]`` (27 names).
+    """
+    variables = _check_variables(variables)
+    return [
+        "".join(f"{v}{p}" for v, p in zip(variables, powers))
+        for powers in itertools.product(range(order + 1), repeat=len(variables))
+    ]
+
+
+def _parse_name(name: str, variables: tuple[str, ...], order: int) -> tuple[int, ...]:
+    """``"x1y1w0"`` → ``(1, 1, 0)``; variables left out of ``name`` have power 0."""
+    found = dict((v, int(p)) for v, p in _NAME_RE.findall(name))
+    if "".join(f"{v}{p}" for v, p in _NAME_RE.findall(name)) != name or not found:
+        raise ValueError(f"malformed term name {name!r}: expected e.g. 'x1y1w0'")
+    extra = set(found) - set(variables)
+    if extra and any(found[v] for v in extra):
+        raise ValueError(f"term {name!r} uses variable(s) {sorted(extra)} the rule does not have ({list(variables)})")
+    powers = tuple(found.get(v, 0) for v in variables)
+    if max(powers) > order:
+        raise ValueError(f"term {name!r} has a power above the rule's order {order}")
+    return powers
+
+
+def _monomial(variables: tuple[str, ...], powers: tuple[int, ...]) -> str:
+    parts = [v if p == 1 else f"{v}{str(p).translate(_SUPERSCRIPT)}" for v, p in zip(variables, powers) if p]
+    return "·".join(parts) if parts else "1"
+
+
+class Taylor(AbstractRule):
+    r"""Truncated Taylor series rule (Mehta et al. 2024, Eq. 6; Confavreux et al. 2020).
+
+    .. math::
+        g_θ(x_j, y_i, w_{ij}, r) = \sum_{α,β,γ,δ=0}^{n} θ_{αβγδ}\, x_j^α y_i^β w_{ij}^γ r^δ
+
+    over any subset of the variables ``(x, y, w, r)`` (variables left out have power 0)
+    up to power ``n = order`` in each: 27 terms for ``(x, y, w)`` and order 2, 81 with
+    ``r``. Oja's rule is ``θ_110 = 1, θ_021 = -1``.
+
+    Coefficients are addressed by name (``rule["x1y1w0"]``); ``theta`` has shape
+    ``(order + 1,) * len(variables)`` in the canonical variable order ``x, y, w, r``.
+    ``active`` (optional, static) restricts the rule to a subset of terms: the others are
+    held at zero whatever ``theta`` holds, and get zero gradient.
+
+    Applying the rule never builds a ``(terms × post × pre)`` tensor. It first forms the
+    post-side factors ``z_{αγ}(i) = Σ_{β,δ} θ_{αβγδ} y_i^β r^δ`` (shape ``(A, C, K, post)``),
+    then for each power γ of ``w`` the ``(post, pre)`` term ``T_γ = Σ_α z_{αγ} ⊗ x^α``
+    (a fused sum of rank-one broadcasts for one sample; one ``(post × A·K) @ (A·K × pre)``
+    product for ``K`` samples), and combines them by Horner's scheme in ``w``:
+    ``Δw = T_0 + w ⊙ (T_1 + w ⊙ T_2)``.
+    """
+
+    theta: Array
+    variables: tuple[str, ...] = eqx.field(static=True)
+    order: int = eqx.field(static=True)
+    active: tuple[str, ...] | None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        expected = (self.order + 1,) * len(self.variables)
+        if tuple(self.theta.shape) != expected:
+            raise ValueError(f"theta has shape {tuple(self.theta.shape)}, expected {expected}")
+
+    # ---------------------------------------------------------------- constructors
+    @classmethod
+    def zeros(cls, variables: Sequence[str] = ("x", "y", "w"), order: int = 2, active=None) -> "Taylor":
+        variables = _check_variables(variables)
+        theta = jnp.zeros((order + 1,) * len(variables), jnp.float32)
+        return cls(theta, variables, int(order), cls._canonical_active(active, variables, order))
+
+    @classmethod
+    def init(
+        cls, key: Array, variables: Sequence[str] = ("x", "y", "w"), order: int = 2, scale: float = 1e-2, active=None
+    ) -> "Taylor":
+        """Coefficients i.i.d. ``N(0, scale²)`` (the paper: variance 1e-4, i.e. ``scale=1e-2``)."""
+        rule = cls.zeros(variables, order, active)
+        theta = scale * jax.random.normal(key, rule.theta.shape, jnp.float32)
+        return eqx.tree_at(lambda t: t.theta, rule, theta)
+
+    @classmethod
+    def from_terms(
+        cls, terms: Mapping[str, float], variables: Sequence[str] = ("x", "y", "w"), order: int = 2, active=None
+    ) -> "Taylor":
+        """A rule with the named coefficients set and every other one zero."""
+        rule = cls.zeros(variables, order, active)
+        theta = np.zeros(rule.theta.shape, np.float32)
+        for name, value in terms.items():
+            theta[_parse_name(name, rule.variables, rule.order)] = float(value)
+        return eqx.tree_at(lambda t: t.theta, rule, jnp.asarray(theta))
+
+    @staticmethod
+    def _canonical_active(active, variables, order):
+        if active is None:
+            return None
+        names = term_names(variables, order)
+        canon = []
+        for name in active:
+            powers = _parse_name(name, variables, order)
+            canon.append("".join(f"{v}{p}" for v, p in zip(variables, powers)))
+        return tuple(n for n in names if n in set(canon))
+
+    # ---------------------------------------------------------------- access
+    @property
+    def names(self) -> list[str]:
+        return term_names(self.variables, self.order)
+
+    def mask(self) -> np.ndarray:
+        """Boolean array (shape of ``theta``): which terms may be nonzero."""
+        if self.active is None:
+            return np.ones(self.theta.shape, bool)
+        allowed = set(self.active)
+        return np.array([n in allowed for n in self.names]).reshape(self.theta.shape)
+
+    def effective_theta(self) -> Array:
+        return self.theta if self.active is None else self.theta * jnp.asarray(self.mask(), self.theta.dtype)
+
+    def coefficients(self) -> dict[str, float]:
+        """Every coefficient by name, as Python floats."""
+        values = np.asarray(self.effective_theta()).ravel()
+        return {n: float(v) for n, v in zip(self.names, values)}
+
+    def __getitem__(self, name: str) -> Array:
+        return self.effective_theta()[_parse_name(name, self.variables, self.order)]
+
+    def with_terms(self, terms: Mapping[str, float]) -> "Taylor":
+        theta = self.theta
+        for name, value in terms.items():
+            theta = theta.at[_parse_name(name, self.variables, self.order)].set(value)
+        return eqx.tree_at(lambda t: t.theta, self, theta)
+
+    # ---------------------------------------------------------------- math
+    def delta(self, x, y, w, r):
+        n = self.order + 1
+        full = tuple(n if v in self.variables else 1 for v in VARIABLES)
+        theta = self.effective_theta().reshape(full).astype(w.dtype)  # (A, B, C, D)
+        a, b, c, d = full
+        k = x.shape[0]
+        xp = jnp.stack([x**i for i in range(a)])  # (A, K, pre)
+        yp = jnp.stack([y**i for i in range(b)])  # (B, K, post)
+        rp = jnp.stack([r**i for i in range(d)])  # (D, K)
+        # post-side factors z[α, γ, k, i] = Σ_{β,δ} θ_{αβγδ} y_ki^β r_k^δ
+        z = jnp.einsum("abcd,bkp,dk->ackp", theta, yp, rp)  # (A, C, K, post)
+        dw = None
+        for gamma in reversed(range(c)):  # Horner in w: T_0 + w ⊙ (T_1 + w ⊙ (T_2 + …))
+            if k == 1:  # a sum of rank-one broadcasts: XLA fuses it into one pass over (post, pre)
+                term = sum(z[i, gamma, 0][:, None] * xp[i, 0][None, :] for i in range(a))
+            else:  # contract samples and powers together: (post × A·K) @ (A·K × pre)
+                term = jnp.einsum("akp,akq->pq", z[:, gamma], xp) / k
+            dw = term if dw is None else term + w * dw
+        return dw
+
+    def l1(self) -> Array:
+        return jnp.sum(jnp.abs(self.effective_theta()))
+
+    def equation(self, precision: int = 2, threshold: float | None = None) -> str:
+        threshold = 0.5 * 10.0**-precision if threshold is None else threshold
+        coefs = self.coefficients()
+        terms = [(v, n) for n, v in coefs.items() if abs(v) >= threshold]
+        terms.sort(key=lambda t: (-round(abs(t[0]), precision), sum(_parse_name(t[1], self.variables, self.order)), t[1]))
+        if not terms:
+            return "Δw = 0"
+        out = []
+        for i, (value, name) in enumerate(terms):
+            powers = _parse_name(name, self.variables, self.order)
+            mono = _monomial(self.variables, powers)
+            mag = f"{abs(value):.{precision}f}"
+            body = mag if mono == "1" else f"{mag}·{mono}"
+            sign = ("−" if value < 0 else "") if i == 0 else (" − " if value < 0 else " + ")
+            out.append(sign + body)
+        return "Δw = " + "".join(out)
+
+    def n_terms(self) -> int:
+        return int(math.prod(self.theta.shape))
