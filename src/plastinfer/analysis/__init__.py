@@ -1,5 +1,6 @@
-"""Metrics and figures usable on any fitted rule."""
+"""Metrics, identifiability diagnostics and figures usable on any fitted rule."""
 
+from ._identifiability import coefficient_conditioning, error_in_weak_directions, taylor_features
 from ._metrics import r2_score
 
-__all__ = ["r2_score"]
+__all__ = ["r2_score", "taylor_features", "coefficient_conditioning", "error_in_weak_directions"]

@@ -49,6 +49,10 @@ class PlasticLayer(AbstractCircuit):
 
     Initial weights: ``N(0, init_std²)``; ``init_std=None`` is Kaiming-normal,
     ``√(2 / n_in)``, as in the paper's appendix A.3.
+
+    Divergence guard: weights are clipped to ``[−w_max, w_max]`` (default 1e4, far beyond
+    any weight a stable rule reaches), so a candidate rule that blows up yields a large
+    *finite* loss and finite gradients instead of NaN — fitters can then back off.
     """
 
     n_in: int = eqx.field(static=True)
@@ -56,6 +60,7 @@ class PlasticLayer(AbstractCircuit):
     nonlinearity: str = eqx.field(static=True, default="sigmoid")
     eta: float = eqx.field(static=True, default=1.0)
     init_std: float | None = eqx.field(static=True, default=None)
+    w_max: float = eqx.field(static=True, default=1e4)
 
     def __check_init__(self):
         if self.nonlinearity not in _NONLINEARITIES:
@@ -77,7 +82,7 @@ class PlasticLayer(AbstractCircuit):
     def step(self, state: LayerState, inputs: LayerInput, rule: AbstractRule, record_weights: bool = False):
         x = inputs.x
         y = self.forward(state.w, x)
-        w = state.w + self.eta * rule(x, y, state.w, inputs.r)
+        w = jnp.clip(state.w + self.eta * rule(x, y, state.w, inputs.r), -self.w_max, self.w_max)
         return LayerState(w), LayerRecord(y, w if record_weights else None)
 
     def config(self) -> dict:
@@ -88,4 +93,5 @@ class PlasticLayer(AbstractCircuit):
             "nonlinearity": self.nonlinearity,
             "eta": self.eta,
             "init_std": self.init_std,
+            "w_max": self.w_max,
         }

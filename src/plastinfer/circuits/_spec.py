@@ -9,7 +9,7 @@ from .._errors import ConfigError
 from ._base import AbstractCircuit
 from ._feedforward import PlasticLayer
 
-_LAYER_KEYS = {"kind", "n_in", "n_out", "nonlinearity", "eta", "init_std"}
+_LAYER_KEYS = {"kind", "n_in", "n_out", "nonlinearity", "eta", "init_std", "w_max"}
 
 
 def circuit_from_spec(spec: Mapping[str, Any]) -> AbstractCircuit:
@@ -32,6 +32,7 @@ def circuit_from_spec(spec: Mapping[str, Any]) -> AbstractCircuit:
                 str(spec.get("nonlinearity", "sigmoid")),
                 float(spec.get("eta", 1.0)),
                 None if init_std is None else float(init_std),
+                float(spec.get("w_max", 1e4)),
             )
         except (ValueError, TypeError) as err:
             raise ConfigError(f"circuit: {err}") from None

@@ -43,11 +43,19 @@ from ..rules import AbstractRule, Taylor, rule_from_spec
 from ._result import FitResult
 
 INIT_MODES = ("resample", "latent", "true")
+SOLVERS = ("adam", "lbfgs")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrajectoryFitConfig:
-    """Static settings of a trajectory fit (defaults: Mehta et al. 2024, A.3)."""
+    """Static settings of a trajectory fit (defaults: Mehta et al. 2024, A.3).
+
+    ``solver="adam"`` (the paper's): mini-batches of ``batch_size`` trajectories, one
+    epoch = one pass. ``solver="lbfgs"``: :func:`optax.lbfgs` with a zoom line search on
+    the full-batch loss, one iteration per epoch; it needs a deterministic loss
+    (``init_weights`` "latent" or "true") and copes with the ill-conditioned valleys that
+    make Adam slow (see ``docs/mehta-fig2.md``).
+    """
 
     epochs: int = 100
     learning_rate: float = 1e-3
@@ -57,9 +65,14 @@ class TrajectoryFitConfig:
     init_weights: str = "resample"
     latent_learning_rate: float = 1e-2
     checkpoint: int | bool | None = True
+    solver: str = "adam"
     seed: int = 0
 
     def __post_init__(self):
+        if self.solver not in SOLVERS:
+            raise ConfigError(f"fit: solver must be one of {list(SOLVERS)}, got {self.solver!r}")
+        if self.solver == "lbfgs" and self.init_weights == "resample":
+            raise ConfigError("fit: solver 'lbfgs' needs a deterministic loss: init_weights 'latent' or 'true'")
         if self.init_weights not in INIT_MODES:
             raise ConfigError(f"fit: init_weights must be one of {list(INIT_MODES)}, got {self.init_weights!r}")
         if self.epochs < 0 or self.batch_size < 1:
@@ -228,14 +241,14 @@ def fit_trajectory(
     key, k_lat = jax.random.split(key)
     if cfg.init_weights == "latent":
         latent = jax.vmap(circuit.init)(jax.random.split(k_lat, n_train)).w
-        latent_state = jax.vmap(latent_opt.init)(latent)
+        latent_state = jax.vmap(latent_opt.init)(latent) if cfg.solver == "adam" else ()
     else:
         latent = jnp.zeros((0,), jnp.float32)
         latent_state = ()
     state = _FitState(params, opt.init(params), latent, latent_state, key)
     start_epoch = 0
     history: dict[str, list] = {"loss": [], "mse": [], "diverged": [], "params": [], "theta": [], "weight_error": []}
-    if resume_state is not None:
+    if resume_state is not None and cfg.solver == "adam":
         state, start_epoch, history = _restore(state, resume_state)
 
     def batch_loss(p, lat_b, k, idx):
@@ -279,6 +292,39 @@ def fit_trajectory(
         st, (loss, mse, bad) = jax.lax.scan(train_step, st._replace(key=key), order)
         return st, jnp.mean(loss), jnp.mean(mse), jnp.sum(bad)
 
+    if cfg.solver == "lbfgs":
+        all_idx = jnp.arange(n_train)
+        lbfgs = optax.lbfgs()
+
+        def full_loss(p):
+            return batch_loss(p[0], p[1], None, all_idx)[0]
+
+        value_and_grad = optax.value_and_grad_from_state(full_loss)
+
+        @jax.jit
+        def lbfgs_epoch(st: _FitState):
+            p = (st.params, st.latent)
+            value, grad = value_and_grad(p, state=st.opt_state)
+            updates, opt_state = lbfgs.update(grad, st.opt_state, p, value=value, grad=grad, value_fn=full_loss)
+            params, latent = optax.apply_updates(p, updates)
+            mse = batch_loss(st.params, st.latent, None, all_idx)[1]
+            return st._replace(params=params, latent=latent, opt_state=opt_state), value, mse
+
+        if resume_state is None:
+            state = state._replace(opt_state=lbfgs.init((state.params, state.latent)))
+        else:
+            template = state._replace(opt_state=lbfgs.init((params, state.latent)), latent_opt=())
+            state, start_epoch, history = _restore(template, resume_state)
+
+        def run_epoch(st):  # noqa: F811 — the L-BFGS epoch replaces the Adam one
+            new, value, mse = lbfgs_epoch(st)
+            finite = bool(jnp.isfinite(value)) and all(
+                bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree_util.tree_leaves(new.params)
+            )
+            if not finite:
+                return st, jnp.asarray(1e6), jnp.asarray(1e6), jnp.asarray(1)
+            return new, value, mse, jnp.asarray(0)
+
     # weight error over time on one trajectory (Fig. 2B), when the truth is known
     track = truth is not None and train.init_weights is not None
     probe = test if (test is not None and test.init_weights is not None) else train
@@ -307,19 +353,20 @@ def fit_trajectory(
         history["mse"].append(mse)
         history["diverged"].append(bad)
         snapshot(state.params)
-        if bad:
-            warnings.warn(
-                f"epoch {epoch + 1}: {bad} of {n_batches} updates gave a non-finite loss (the rule diverged); "
-                "they were skipped and recorded as loss 1e6",
-                RuntimeWarning,
-                stacklevel=2,
-            )
         if hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{loss:.3g}")
+            bar.set_postfix(loss=f"{loss:.3g}", diverged=int(np.sum(history["diverged"])))
         if callback is not None:
             callback(epoch + 1, {"loss": loss, "mse": mse, "diverged": bad, "state": state})
     elapsed = time.perf_counter() - t0
 
+    n_bad = int(np.sum(history["diverged"])) if history["diverged"] else 0
+    if n_bad:
+        warnings.warn(
+            f"{n_bad} update(s) gave a non-finite loss (the candidate rule diverged); they were skipped "
+            "(parameters kept) and recorded as loss 1e6 in history['loss']",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     fitted = eqx.combine(state.params, static)
     metrics: dict[str, Any] = {
         "final_loss": history["loss"][-1] if history["loss"] else None,

@@ -1,0 +1,99 @@
+"""Figures (matplotlib, written as PNG)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+HIGHLIGHT = ("x1y1w0", "x0y2w1")
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_coefficients(theta: np.ndarray, names: Sequence[str], path: Path, highlight=HIGHLIGHT, title=None) -> Path:
+    """Coefficients over training epochs (Mehta et al. Fig. 2C): highlighted terms in colour."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = np.arange(theta.shape[0])
+    for n, name in enumerate(names):
+        if name not in highlight:
+            ax.plot(epochs, theta[:, n], color="0.7", lw=0.8)
+    for n, name in enumerate(names):
+        if name in highlight:
+            ax.plot(epochs, theta[:, n], lw=2, label=f"θ[{name}]")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlabel("training epoch")
+    ax.set_ylabel("coefficient value")
+    ax.set_title(title or "Rule coefficients during training")
+    ax.legend(loc="best", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_loss(loss: np.ndarray, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.semilogy(np.arange(1, len(loss) + 1), loss)
+    ax.set_xlabel("training epoch")
+    ax.set_ylabel("training loss")
+    ax.set_title("Loss")
+    return _save(fig, path)
+
+
+def plot_weight_error(err: np.ndarray, path: Path) -> Path:
+    """MSE between ground-truth and model weights: time (x) × training epoch (y) (Fig. 2B)."""
+    fig, ax = plt.subplots(figsize=(5, 4))
+    im = ax.imshow(err, aspect="auto", origin="lower", cmap="viridis")
+    fig.colorbar(im, ax=ax, label="weight MSE")
+    ax.set_xlabel("time step")
+    ax.set_ylabel("training epoch")
+    ax.set_title("Weight error, truth vs model")
+    return _save(fig, path)
+
+
+def plot_r2_grid(grid: np.ndarray, noise: Sequence[float], fractions: Sequence[float], path: Path, title=None) -> Path:
+    """R² heat map over measurement noise (rows) × fraction of units recorded (columns) (Fig. 2D)."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    im = ax.imshow(grid, cmap="magma", vmin=min(0.5, float(np.nanmin(grid))), vmax=1.0, origin="upper")
+    for (i, j), v in np.ndenumerate(grid):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="w" if v < 0.8 else "k", fontsize=8)
+    ax.set_xticks(range(len(fractions)), [f"{f:g}" for f in fractions])
+    ax.set_yticks(range(len(noise)), [f"{s:g}" for s in noise])
+    ax.set_xlabel("fraction of units recorded")
+    ax.set_ylabel("noise std")
+    fig.colorbar(im, ax=ax, label="R² of weights (held out)")
+    ax.set_title(title or "R² of weight trajectories")
+    return _save(fig, path)
+
+
+def plot_boxes(groups: dict[str, Sequence[float]], path: Path, xlabel: str, title: str) -> Path:
+    """Distributions across seeds (Fig. 2E, F)."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    labels = list(groups)
+    ax.boxplot([list(groups[k]) for k in labels])
+    ax.set_xticks(range(1, len(labels) + 1), labels)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("R² of weights (held out)")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def fit_figures(result, run_dir: Path) -> list[Path]:
+    """The standard figures of a trajectory fit."""
+    run_dir = Path(run_dir)
+    out = []
+    if "loss" in result.history:
+        out.append(plot_loss(result.history["loss"], run_dir / "loss.png"))
+    if "theta" in result.history and result.names:
+        out.append(plot_coefficients(result.history["theta"], result.names, run_dir / "coefficients.png"))
+    if "weight_error" in result.history:
+        out.append(plot_weight_error(result.history["weight_error"], run_dir / "weight_error.png"))
+    return out

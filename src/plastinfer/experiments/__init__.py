@@ -1,0 +1,39 @@
+"""Named reproductions of paper figures and tables (``plastinfer reproduce NAME``).
+
+Each experiment is ``run(out_dir, quick=False, progress=True) -> dict`` that writes
+``out_dir/metrics.json`` (with a ``results`` object) and PNG figures, and prints our
+numbers beside the paper's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    name: str
+    paper: str
+    description: str
+    run: Callable[..., dict]
+
+
+def _registry() -> dict[str, Experiment]:
+    from . import mehta_fig2
+
+    exps = [mehta_fig2.EXPERIMENT]
+    return {e.name: e for e in exps}
+
+
+def list_experiments() -> list[Experiment]:
+    return list(_registry().values())
+
+
+def get_experiment(name: str) -> Experiment:
+    from .._errors import PlastinferInputError
+
+    reg = _registry()
+    if name not in reg:
+        raise PlastinferInputError(f"unknown reproduction {name!r}; available: {', '.join(sorted(reg))}")
+    return reg[name]
