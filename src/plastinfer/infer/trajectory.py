@@ -66,6 +66,7 @@ class TrajectoryFitConfig:
     latent_learning_rate: float = 1e-2
     checkpoint: int | bool | None = True
     solver: str = "adam"
+    optimizer: str = "adam"
     seed: int = 0
 
     def __post_init__(self):
@@ -148,26 +149,27 @@ def evaluate(
         arr = arr._replace(w0=w0)
     with_weights = truth is not None and has_w0
 
-    @jax.jit
-    def per_trajectory(a: _Arrays):
-        def one(args):
-            x, obs, w0, r = args
-            inputs = LayerInput(x, r if r.shape[-1] else None)
-            _, rec = rollout(circuit, rule, LayerState(w0), inputs, record_weights=with_weights)
-            y = rec.y[..., units]
-            flat = lambda v: v.reshape(-1, v.shape[-1])  # noqa: E731  (T·K, units)
-            out = {"r2_activity": r2_score(flat(obs), flat(y)), "mse_activity": jnp.mean((obs - y) ** 2)}
-            if with_weights:
-                _, rec_true = rollout(circuit, truth, LayerState(w0), inputs, record_weights=True)
-                out["r2_weights"] = r2_score(rec_true.w, rec.w)
-            return out
-
-        return jax.lax.map(one, tuple(a))
-
-    out = per_trajectory(arr)
+    out = _evaluate_all(rule, truth if with_weights else None, circuit, arr, units)
     metrics: dict[str, float | None] = {k: float(jnp.mean(v)) for k, v in out.items()}
     metrics.setdefault("r2_weights", None)
     return metrics
+
+
+@eqx.filter_jit
+def _evaluate_all(rule, truth, circuit, a: _Arrays, units):
+    def one(args):
+        x, obs, w0, r = args
+        inputs = LayerInput(x, r if r.shape[-1] else None)
+        _, rec = rollout(circuit, rule, LayerState(w0), inputs, record_weights=truth is not None)
+        y = rec.y[..., units]
+        flat = lambda v: v.reshape(-1, v.shape[-1])  # noqa: E731  (T·K, units)
+        out = {"r2_activity": r2_score(flat(obs), flat(y)), "mse_activity": jnp.mean((obs - y) ** 2)}
+        if truth is not None:
+            _, rec_true = rollout(circuit, truth, LayerState(w0), inputs, record_weights=True)
+            out["r2_weights"] = r2_score(rec_true.w, rec.w)
+        return out
+
+    return jax.lax.map(one, tuple(a))
 
 
 def weight_error_over_time(rule, truth, circuit, w0, x, r=None) -> jax.Array:
@@ -192,84 +194,48 @@ class _FitState(NamedTuple):
     key: jax.Array
 
 
-def fit_trajectory(
-    rule: AbstractRule,
-    circuit: PlasticLayer,
-    train: Dataset,
-    *,
-    config: TrajectoryFitConfig = TrajectoryFitConfig(),
-    test: Dataset | None = None,
-    optimizer: optax.GradientTransformation | None = None,
-    progress: bool = True,
-    callback: Callable[[int, dict], None] | None = None,
-    resume_state: dict | None = None,
-) -> FitResult:
-    """Fit ``rule``'s parameters to ``train`` by gradients through whole trajectories.
-
-    ``rule`` is the initial candidate (its family and shape are kept); ``circuit`` the
-    model circuit (same sizes as the data's). ``optimizer`` defaults to
-    ``clip_by_global_norm(config.clip) → adam(config.learning_rate)``; non-finite updates
-    (a rule that blows up) are skipped by :func:`optax.apply_if_finite`, counted in
-    ``history["diverged"]`` and reported as a large finite loss, so parameters never
-    become NaN.
-
-    One epoch is one pass over the training trajectories in shuffled mini-batches of
-    ``config.batch_size``; the whole epoch is a single jitted ``lax.scan`` (compiled once).
-    After training, metrics on ``test`` (held-out trajectories) are computed by
-    :func:`evaluate`.
-    """
-    _check_compatible(circuit, train, "fit")
-    if test is not None:
-        _check_compatible(circuit, test, "fit (test set)")
-    cfg = config
-    if cfg.init_weights == "true" and train.init_weights is None:
-        raise DatasetError("fit: init_weights='true' needs a data set with ground-truth 'init_weights'")
-    n_train = train.n_trajectories
-    batch = min(cfg.batch_size, n_train)
-    n_batches = n_train // batch
-    units = jnp.asarray(train.units)
-    arr = _arrays(train)
-    truth = truth_rule(train)
-
-    params, static = eqx.partition(rule, eqx.is_inexact_array)
-    base = optimizer or optax.adam(cfg.learning_rate)
+def _make_optimizer(cfg: TrajectoryFitConfig) -> optax.GradientTransformation:
+    """``apply_if_finite(clip_by_global_norm(clip) → optax.<optimizer>(learning_rate))``."""
+    try:
+        base = getattr(optax, cfg.optimizer)(cfg.learning_rate)
+    except (AttributeError, TypeError) as err:
+        raise ConfigError(f"fit: optimizer {cfg.optimizer!r} is not an optax optimizer ({err})") from None
     chain = optax.chain(optax.clip_by_global_norm(cfg.clip), base) if cfg.clip else base
-    opt = optax.apply_if_finite(chain, max_consecutive_errors=1_000_000)
-    latent_opt = optax.adam(cfg.latent_learning_rate)
+    return optax.apply_if_finite(chain, max_consecutive_errors=1_000_000)
 
-    key = jax.random.PRNGKey(cfg.seed)
-    key, k_lat = jax.random.split(key)
-    if cfg.init_weights == "latent":
-        latent = jax.vmap(circuit.init)(jax.random.split(k_lat, n_train)).w
-        latent_state = jax.vmap(latent_opt.init)(latent) if cfg.solver == "adam" else ()
+
+def _batch_loss(p, static, lat_b, k, idx, arr: _Arrays, units, circuit, cfg):
+    """Mini-batch loss ``(MSE + λ₁‖θ‖₁, MSE)`` for trajectories ``idx``."""
+    rl = eqx.combine(p, static)
+    x, obs, r = arr.x[idx], arr.obs[idx], arr.r[idx]
+    if cfg.init_weights == "resample":
+        w0 = jax.vmap(circuit.init)(jax.random.split(k, idx.shape[0])).w
+    elif cfg.init_weights == "latent":
+        w0 = lat_b
     else:
-        latent = jnp.zeros((0,), jnp.float32)
-        latent_state = ()
-    state = _FitState(params, opt.init(params), latent, latent_state, key)
-    start_epoch = 0
-    history: dict[str, list] = {"loss": [], "mse": [], "diverged": [], "params": [], "theta": [], "weight_error": []}
-    if resume_state is not None and cfg.solver == "adam":
-        state, start_epoch, history = _restore(state, resume_state)
+        w0 = arr.w0[idx]
+    errs = jax.vmap(lambda w, xx, rr, oo: _sq_error(circuit, rl, w, xx, rr, oo, units, cfg.checkpoint))(w0, x, r, obs)
+    mse = jnp.mean(errs)
+    return mse + cfg.l1 * rl.l1(), mse
 
-    def batch_loss(p, lat_b, k, idx):
-        rl = eqx.combine(p, static)
-        x, obs, r = arr.x[idx], arr.obs[idx], arr.r[idx]
-        if cfg.init_weights == "resample":
-            w0 = jax.vmap(circuit.init)(jax.random.split(k, idx.shape[0])).w
-        elif cfg.init_weights == "latent":
-            w0 = lat_b
-        else:
-            w0 = arr.w0[idx]
-        errs = jax.vmap(lambda w, xx, rr, oo: _sq_error(circuit, rl, w, xx, rr, oo, units, cfg.checkpoint))(w0, x, r, obs)
-        mse = jnp.mean(errs)
-        return mse + cfg.l1 * rl.l1(), mse
 
-    grad_fn = jax.value_and_grad(batch_loss, argnums=(0, 1), has_aux=True)
+@eqx.filter_jit
+def _adam_epoch(st: _FitState, arr: _Arrays, units, static, circuit, cfg: TrajectoryFitConfig, batch: int):
+    """One epoch of mini-batch updates: a single ``lax.scan`` over shuffled batches.
+
+    Module-level and ``filter_jit``-ed on (rule structure, circuit, config, shapes), so
+    repeated fits of the same shapes — a grid of noise levels, say — compile once.
+    """
+    opt = _make_optimizer(cfg)
+    latent_opt = optax.adam(cfg.latent_learning_rate)
+    n_train = arr.x.shape[0]
+    n_batches = n_train // batch
+    grad_fn = jax.value_and_grad(_batch_loss, argnums=(0, 2), has_aux=True)
 
     def train_step(st: _FitState, idx):
         key, k = jax.random.split(st.key)
         lat_b = st.latent[idx] if cfg.init_weights == "latent" else st.latent
-        (loss, mse), (g_p, g_lat) = grad_fn(st.params, lat_b, k, idx)
+        (loss, mse), (g_p, g_lat) = grad_fn(st.params, static, lat_b, k, idx, arr, units, circuit, cfg)
         updates, opt_state = opt.update(g_p, st.opt_state, st.params)
         params = optax.apply_updates(st.params, updates)
         finite = jnp.isfinite(loss)
@@ -285,70 +251,128 @@ def fit_trajectory(
         mse = jnp.where(jnp.isfinite(mse), mse, big)
         return _FitState(params, opt_state, latent, latent_state, key), (loss, mse, ~finite)
 
-    @jax.jit
-    def run_epoch(st: _FitState):
-        key, k = jax.random.split(st.key)
-        order = jax.random.permutation(k, n_train)[: n_batches * batch].reshape(n_batches, batch)
-        st, (loss, mse, bad) = jax.lax.scan(train_step, st._replace(key=key), order)
-        return st, jnp.mean(loss), jnp.mean(mse), jnp.sum(bad)
+    key, k = jax.random.split(st.key)
+    order = jax.random.permutation(k, n_train)[: n_batches * batch].reshape(n_batches, batch)
+    st, (loss, mse, bad) = jax.lax.scan(train_step, st._replace(key=key), order)
+    return st, jnp.mean(loss), jnp.mean(mse), jnp.sum(bad)
 
-    if cfg.solver == "lbfgs":
-        all_idx = jnp.arange(n_train)
-        lbfgs = optax.lbfgs()
 
-        def full_loss(p):
-            return batch_loss(p[0], p[1], None, all_idx)[0]
+@eqx.filter_jit
+def _lbfgs_epoch(st: _FitState, arr: _Arrays, units, static, circuit, cfg: TrajectoryFitConfig):
+    """One L-BFGS iteration (with zoom line search) on the full-batch loss."""
+    lbfgs = optax.lbfgs()
+    all_idx = jnp.arange(arr.x.shape[0])
 
-        value_and_grad = optax.value_and_grad_from_state(full_loss)
+    def full_loss(p):
+        return _batch_loss(p[0], static, p[1], None, all_idx, arr, units, circuit, cfg)[0]
 
-        @jax.jit
-        def lbfgs_epoch(st: _FitState):
-            p = (st.params, st.latent)
-            value, grad = value_and_grad(p, state=st.opt_state)
-            updates, opt_state = lbfgs.update(grad, st.opt_state, p, value=value, grad=grad, value_fn=full_loss)
-            params, latent = optax.apply_updates(p, updates)
-            mse = batch_loss(st.params, st.latent, None, all_idx)[1]
-            return st._replace(params=params, latent=latent, opt_state=opt_state), value, mse
+    p = (st.params, st.latent)
+    value, grad = optax.value_and_grad_from_state(full_loss)(p, state=st.opt_state)
+    updates, opt_state = lbfgs.update(grad, st.opt_state, p, value=value, grad=grad, value_fn=full_loss)
+    params, latent = optax.apply_updates(p, updates)
+    mse = _batch_loss(st.params, static, st.latent, None, all_idx, arr, units, circuit, cfg)[1]
+    return st._replace(params=params, latent=latent, opt_state=opt_state), value, mse
 
-        if resume_state is None:
-            state = state._replace(opt_state=lbfgs.init((state.params, state.latent)))
-        else:
-            template = state._replace(opt_state=lbfgs.init((params, state.latent)), latent_opt=())
-            state, start_epoch, history = _restore(template, resume_state)
 
-        def run_epoch(st):  # noqa: F811 — the L-BFGS epoch replaces the Adam one
-            new, value, mse = lbfgs_epoch(st)
-            finite = bool(jnp.isfinite(value)) and all(
-                bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree_util.tree_leaves(new.params)
-            )
-            if not finite:
+@eqx.filter_jit
+def _weight_error(params, static, truth, circuit, w0, x, r):
+    return weight_error_over_time(eqx.combine(params, static), truth, circuit, w0, x, r)
+
+
+def fit_trajectory(
+    rule: AbstractRule,
+    circuit: PlasticLayer,
+    train: Dataset,
+    *,
+    config: TrajectoryFitConfig = TrajectoryFitConfig(),
+    test: Dataset | None = None,
+    progress: bool = True,
+    callback: Callable[[int, dict], None] | None = None,
+    resume_state: dict | None = None,
+) -> FitResult:
+    """Fit ``rule``'s parameters to ``train`` by gradients through whole trajectories.
+
+    ``rule`` is the initial candidate (its family and shape are kept); ``circuit`` the
+    model circuit (same sizes as the data's). The optimizer is
+    ``clip_by_global_norm(config.clip) → optax.<config.optimizer>(config.learning_rate)``
+    (default Adam); non-finite updates (a rule that blows up) are skipped by
+    :func:`optax.apply_if_finite`, counted in ``history["diverged"]`` and reported as a
+    large finite loss, so parameters never become NaN.
+
+    One epoch is one pass over the training trajectories in shuffled mini-batches of
+    ``config.batch_size``; the whole epoch is a single jitted ``lax.scan``, compiled once
+    per (rule structure, circuit, config, data shape). After training, metrics on
+    ``test`` (held-out trajectories) are computed by :func:`evaluate`.
+    """
+    _check_compatible(circuit, train, "fit")
+    if test is not None:
+        _check_compatible(circuit, test, "fit (test set)")
+    cfg = config
+    if cfg.init_weights == "true" and train.init_weights is None:
+        raise DatasetError("fit: init_weights='true' needs a data set with ground-truth 'init_weights'")
+    n_train = train.n_trajectories
+    batch = min(cfg.batch_size, n_train)
+    n_batches = n_train // batch
+    units = jnp.asarray(train.units)
+    arr = _arrays(train)
+    truth = truth_rule(train)
+
+    params, static = eqx.partition(rule, eqx.is_inexact_array)
+    key = jax.random.PRNGKey(cfg.seed)
+    key, k_lat = jax.random.split(key)
+    if cfg.init_weights == "latent":
+        latent = jax.vmap(circuit.init)(jax.random.split(k_lat, n_train)).w
+        latent_state = jax.vmap(optax.adam(cfg.latent_learning_rate).init)(latent) if cfg.solver == "adam" else ()
+    else:
+        latent = jnp.zeros((0,), jnp.float32)
+        latent_state = ()
+    if cfg.solver == "adam":
+        opt_state = _make_optimizer(cfg).init(params)
+    else:
+        opt_state = optax.lbfgs().init((params, latent))
+    state = _FitState(params, opt_state, latent, latent_state, key)
+    start_epoch = 0
+    history: dict[str, list] = {"loss": [], "mse": [], "diverged": [], "params": [], "theta": [], "weight_error": []}
+    if resume_state is not None:
+        state, start_epoch, history = _restore(state, resume_state)
+
+    if cfg.solver == "adam":
+        def run_epoch(st):
+            return _adam_epoch(st, arr, units, static, circuit, cfg, batch)
+    else:
+        def run_epoch(st):
+            new, value, mse = _lbfgs_epoch(st, arr, units, static, circuit, cfg)
+            leaves = jax.tree_util.tree_leaves(new.params)
+            if not (bool(jnp.isfinite(value)) and all(bool(jnp.all(jnp.isfinite(v))) for v in leaves)):
                 return st, jnp.asarray(1e6), jnp.asarray(1e6), jnp.asarray(1)
             return new, value, mse, jnp.asarray(0)
 
     # weight error over time on one trajectory (Fig. 2B), when the truth is known
     track = truth is not None and train.init_weights is not None
     probe = test if (test is not None and test.init_weights is not None) else train
-    w_err = None
     if track:
         px, pw0 = jnp.asarray(probe.stimuli[0]), jnp.asarray(probe.init_weights[0])
         pr = None if probe.rewards is None else jnp.asarray(probe.rewards[0])
-        w_err = jax.jit(lambda p: weight_error_over_time(eqx.combine(p, static), truth, circuit, pw0, px, pr))
 
     def snapshot(p):
         rl = eqx.combine(p, static)
-        history["params"].append(_rule_vector(rl) if not isinstance(rl, Taylor) else np.asarray(ravel_pytree(p)[0]))
+        history["params"].append(_rule_vector(rl))
         if isinstance(rl, Taylor):
             history["theta"].append(np.asarray(rl.effective_theta()).ravel())
-        if w_err is not None:
-            history["weight_error"].append(np.asarray(w_err(p)))
+        if track:
+            history["weight_error"].append(np.asarray(_weight_error(p, static, truth, circuit, pw0, px, pr)))
 
     if start_epoch == 0:
         snapshot(state.params)
     t0 = time.perf_counter()
+    compile_s = 0.0
     bar = _progress(range(start_epoch, cfg.epochs), progress, total=cfg.epochs, initial=start_epoch)
     for epoch in bar:
+        t_ep = time.perf_counter()
         state, loss, mse, bad = run_epoch(state)
         loss, mse, bad = float(loss), float(mse), int(bad)
+        if epoch == start_epoch:
+            compile_s = time.perf_counter() - t_ep  # first epoch: compilation + one epoch
         history["loss"].append(loss)
         history["mse"].append(mse)
         history["diverged"].append(bad)
@@ -368,11 +392,14 @@ def fit_trajectory(
             stacklevel=2,
         )
     fitted = eqx.combine(state.params, static)
+    n_run = cfg.epochs - start_epoch
     metrics: dict[str, Any] = {
         "final_loss": history["loss"][-1] if history["loss"] else None,
         "epochs": cfg.epochs,
         "train_seconds": elapsed,
-        "diverged_updates": int(np.sum(history["diverged"])) if history["diverged"] else 0,
+        "first_epoch_seconds": compile_s,
+        "seconds_per_epoch": (elapsed - compile_s) / (n_run - 1) if n_run > 1 else None,
+        "diverged_updates": n_bad,
         "equation": fitted.equation(),
     }
     if test is not None:
