@@ -117,7 +117,7 @@ def run_fit(cfg: dict, data_path: Path, out: Path, *, force=False, resume=False,
 
 def _print_fit(result, figures, out: Path) -> None:
     m = result.metrics
-    print(f"fitted rule: {result.rule.equation()}")
+    print(f"fitted rule (terms with |θ| ≥ 0.05): {result.rule.equation(threshold=0.05)}")
     parts = [f"final loss {m['final_loss']:.3g}" if m.get("final_loss") is not None else None]
     for k in ("test_r2_weights", "test_r2_activity"):
         if m.get(k) is not None:

@@ -76,3 +76,18 @@ def test_config_and_data_errors(linear_oja):
         TrajectoryFitConfig(init_weights="guess")
     with pytest.raises(DatasetError, match="n_in=7"):
         fit_trajectory(oja(), PlasticLayer(7, 20), train, progress=False)
+
+
+def test_latent_initial_weights_recover_oja_without_knowing_them(linear_oja):
+    """In a linear layer the initial weights persist; resampling them (the paper's
+    protocol) fails, fitting them as latent parameters (with a warm-up) recovers Oja."""
+    circuit, train, test = linear_oja
+    kw = dict(epochs=60, learning_rate=1e-2, seed=0)
+    latent = fit_trajectory(Taylor.init(jax.random.PRNGKey(1)), circuit, train, test=test,
+                            config=TrajectoryFitConfig(init_weights="latent", **kw), progress=False)
+    c = latent.rule.coefficients()
+    assert abs(c["x1y1w0"] - 1) < 0.1 and abs(c["x0y2w1"] + 1) < 0.1
+    assert latent.metrics["test_r2_weights"] > 0.95
+    resampled = fit_trajectory(Taylor.init(jax.random.PRNGKey(1)), circuit, train, test=test,
+                               config=TrajectoryFitConfig(init_weights="resample", **kw), progress=False)
+    assert resampled.metrics["test_r2_weights"] < 0.5

@@ -64,6 +64,7 @@ class TrajectoryFitConfig:
     batch_size: int = 1
     init_weights: str = "resample"
     latent_learning_rate: float = 1e-2
+    latent_warmup: int = 50
     checkpoint: int | bool | None = True
     solver: str = "adam"
     optimizer: str = "adam"
@@ -275,6 +276,20 @@ def _lbfgs_epoch(st: _FitState, arr: _Arrays, units, static, circuit, cfg: Traje
 
 
 @eqx.filter_jit
+def _latent_warmup_step(latent, opt_state, params, arr: _Arrays, units, static, circuit, cfg):
+    """One L-BFGS iteration on the latent initial weights alone, the rule held fixed."""
+    lbfgs = optax.lbfgs()
+    all_idx = jnp.arange(arr.x.shape[0])
+
+    def loss(lat):
+        return _batch_loss(params, static, lat, None, all_idx, arr, units, circuit, cfg)[1]
+
+    value, grad = optax.value_and_grad_from_state(loss)(latent, state=opt_state)
+    updates, opt_state = lbfgs.update(grad, opt_state, latent, value=value, grad=grad, value_fn=loss)
+    return optax.apply_updates(latent, updates), opt_state, value
+
+
+@eqx.filter_jit
 def _weight_error(params, static, truth, circuit, w0, x, r):
     return weight_error_over_time(eqx.combine(params, static), truth, circuit, w0, x, r)
 
@@ -335,6 +350,18 @@ def fit_trajectory(
     history: dict[str, list] = {"loss": [], "mse": [], "diverged": [], "params": [], "theta": [], "weight_error": []}
     if resume_state is not None:
         state, start_epoch, history = _restore(state, resume_state)
+
+    if cfg.init_weights == "latent" and cfg.latent_warmup > 0 and resume_state is None:
+        # stage 1: fit the initial weights with the rule held at its starting value
+        lat, lat_state = state.latent, optax.lbfgs().init(state.latent)
+        for _ in _progress(range(cfg.latent_warmup), progress, desc="latent w0"):
+            new, lat_state, value = _latent_warmup_step(lat, lat_state, state.params, arr, units, static, circuit, cfg)
+            if not bool(jnp.all(jnp.isfinite(new))):
+                break
+            lat = new
+        state = state._replace(latent=lat)
+        if cfg.solver == "lbfgs":
+            state = state._replace(opt_state=optax.lbfgs().init((state.params, lat)))
 
     if cfg.solver == "adam":
         def run_epoch(st):
@@ -422,7 +449,8 @@ def _progress(it, enabled: bool, **kw):
         return it
     from tqdm.auto import tqdm
 
-    return tqdm(it, desc="fit", unit="epoch", leave=False, **kw)
+    kw.setdefault("desc", "fit")
+    return tqdm(it, unit="epoch", leave=False, **kw)
 
 
 # ----------------------------------------------------------------------------- resume

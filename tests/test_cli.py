@@ -1,0 +1,94 @@
+import json
+
+import numpy as np
+import pytest
+
+from plastinfer.cli import main
+
+CONFIG = """
+[circuit]
+n_in = 5
+n_out = 6
+nonlinearity = "linear"
+eta = 0.05
+
+[rule]
+name = "oja"
+
+[data]
+n_trajectories = 6
+n_steps = 20
+input_std = 0.5
+
+[fit]
+epochs = 3
+learning_rate = 0.01
+init_weights = "true"
+n_test = 2
+"""
+
+
+@pytest.fixture()
+def cfg(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text(CONFIG)
+    return p
+
+
+def test_simulate_fit_resume(tmp_path, cfg, capsys):
+    data = tmp_path / "d.npz"
+    assert main(["simulate", str(cfg), "-o", str(data)]) == 0
+    run = tmp_path / "run"
+    assert main(["fit", str(cfg), "--data", str(data), "-o", str(run), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "fitted rule" in out and "r2_weights (held out)" in out
+    for name in ("config.toml", "metrics.json", "history.npz", "rule.npz", "checkpoint.npz", "coefficients.png", "loss.png"):
+        assert (run / name).exists(), name
+    # refuses to overwrite, resumes on request
+    assert main(["fit", str(cfg), "--data", str(data), "-o", str(run), "--quiet"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["fit", str(cfg), "--data", str(data), "-o", str(run), "--resume", "--epochs", "5", "--quiet"]) == 0
+    with np.load(run / "history.npz") as h:
+        assert h["loss"].shape == (5,)
+    assert json.loads((run / "metrics.json").read_text())["results"]["epochs"] == 5
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("[circuit\nn_in = 3", "not valid TOML"),
+        ("[circuit]\nn_in = 3\nn_out = 2\n[rule]\nname = 'ojas'", "unknown name 'ojas'"),
+        ("[circuit]\nn_in = 3\nn_out = 2\nwidth = 4\n[rule]\nname = 'oja'", "unknown key(s) ['width']"),
+        ("[circuit]\nn_in = 3\nn_out = 2\n[rule]\nname = 'oja'\n[data]\nfraction_recorded = 2.0", "fraction_recorded"),
+        ("[circuit]\nn_in = 3\nn_out = 2", "missing table [rule]"),
+        ("[banana]\nx = 1", "unknown table"),
+    ],
+)
+def test_bad_configs_exit_2_with_one_line(tmp_path, content, message, capsys):
+    p = tmp_path / "bad.toml"
+    p.write_text(content)
+    assert main(["simulate", str(p), "-o", str(tmp_path / "d.npz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and err.startswith("plastinfer: error:")
+    assert not (tmp_path / "d.npz").exists()
+
+
+def test_missing_and_mismatched_data(tmp_path, cfg, capsys):
+    assert main(["fit", str(cfg), "--data", str(tmp_path / "none.npz"), "-o", str(tmp_path / "r")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    data = tmp_path / "d.npz"
+    assert main(["simulate", str(cfg), "-o", str(data)]) == 0
+    other = tmp_path / "other.toml"
+    other.write_text(CONFIG.replace("n_in = 5", "n_in = 7"))
+    assert main(["fit", str(other), "--data", str(data), "-o", str(tmp_path / "r"), "--quiet"]) == 2
+    assert "n_in=7" in capsys.readouterr().err
+    # simulate never overwrites silently
+    before = data.read_bytes()
+    assert main(["simulate", str(cfg), "-o", str(data)]) == 2
+    assert data.read_bytes() == before
+
+
+def test_reproduce_list_and_unknown(capsys, tmp_path):
+    assert main(["reproduce", "--list"]) == 0
+    assert "mehta-fig2" in capsys.readouterr().out
+    assert main(["reproduce", "nope", "-o", str(tmp_path / "x")]) == 2
