@@ -215,8 +215,11 @@ def _batch_loss(p, static, lat_b, k, idx, arr: _Arrays, units, circuit, cfg):
         w0 = lat_b
     else:
         w0 = arr.w0[idx]
-    errs = jax.vmap(lambda w, xx, rr, oo: _sq_error(circuit, rl, w, xx, rr, oo, units, cfg.checkpoint))(w0, x, r, obs)
-    mse = jnp.mean(errs)
+    one = lambda w, xx, rr, oo: _sq_error(circuit, rl, w, xx, rr, oo, units, cfg.checkpoint)  # noqa: E731
+    if idx.shape[0] == 1:  # the paper's one-trajectory updates: skip vmap (batched dots are slow on CPU)
+        mse = one(w0[0], x[0], r[0], obs[0])
+    else:
+        mse = jnp.mean(jax.vmap(one)(w0, x, r, obs))
     return mse + cfg.l1 * rl.l1(), mse
 
 
