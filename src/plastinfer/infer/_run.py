@@ -13,8 +13,6 @@ from typing import Any
 import equinox as eqx
 import jax
 import numpy as np
-import tomli_w
-
 from .._errors import PlastinferInputError
 from ..rules import AbstractRule, rule_from_spec, rule_to_spec
 from ._result import FitResult
@@ -72,6 +70,8 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def write_toml(path: Path, obj: dict) -> None:
+    import tomli_w
+
     def clean(v):
         if isinstance(v, dict):
             return {k: clean(x) for k, x in v.items() if x is not None}
