@@ -1,0 +1,53 @@
+"""plastinfer: infer synaptic plasticity rules from activity, behaviour and function (JAX).
+
+The public API; everything else is private. See the README for a tour.
+"""
+
+from .analysis import coefficient_conditioning, r2_score
+from .circuits import AbstractCircuit, LayerInput, LayerState, PlasticLayer, circuit_from_spec, rollout, rollouts
+from .data import Dataset, simulate
+from .infer import FitResult, TrajectoryFitConfig, evaluate, fit_trajectory
+from .infer._run import load_rule
+from .rules import (
+    AbstractRule,
+    MLPRule,
+    RuleSum,
+    Taylor,
+    anti_hebb,
+    hebb,
+    known_rule,
+    oja,
+    rule_from_spec,
+    rule_to_spec,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AbstractRule",
+    "Taylor",
+    "MLPRule",
+    "RuleSum",
+    "oja",
+    "hebb",
+    "anti_hebb",
+    "known_rule",
+    "rule_from_spec",
+    "rule_to_spec",
+    "AbstractCircuit",
+    "PlasticLayer",
+    "LayerState",
+    "LayerInput",
+    "rollout",
+    "rollouts",
+    "circuit_from_spec",
+    "Dataset",
+    "simulate",
+    "TrajectoryFitConfig",
+    "fit_trajectory",
+    "evaluate",
+    "FitResult",
+    "load_rule",
+    "r2_score",
+    "coefficient_conditioning",
+]
