@@ -92,3 +92,14 @@ def test_reproduce_list_and_unknown(capsys, tmp_path):
     assert main(["reproduce", "--list"]) == 0
     assert "mehta-fig2" in capsys.readouterr().out
     assert main(["reproduce", "nope", "-o", str(tmp_path / "x")]) == 2
+
+
+def test_demo_recovers_oja(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "θ[x1y1w0]" in out
+    import json
+
+    theta = json.loads((tmp_path / "demo" / "run" / "metrics.json").read_text())["results"]
+    assert theta["test_r2_weights"] > 0.95
+    assert main(["demo", "-o", str(tmp_path / "demo")]) == 2  # not overwritten without --force

@@ -45,20 +45,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _cmd_simulate(args) -> int:
+def simulate_from_config(cfg: dict, output: Path, *, force: bool = False, source: str = "config") -> None:
+    """Shared by ``simulate`` and ``demo``: build circuit and rule, simulate, save."""
     import jax
 
     from .circuits import circuit_from_spec
-    from .config import data_settings, load_config
+    from .config import data_settings
     from .data import simulate
     from .rules import rule_from_spec
 
-    cfg = load_config(args.config)
     for table in ("circuit", "rule"):
         if table not in cfg:
-            raise PlastinferInputError(f"{args.config}: missing table [{table}]")
-    if args.output.exists() and not args.force:
-        raise PlastinferInputError(f"{args.output} exists; pass --force to overwrite it")
+            raise PlastinferInputError(f"{source}: missing table [{table}]")
+    if output.exists() and not force:
+        raise PlastinferInputError(f"{output} exists; pass --force to overwrite it")
     circuit = circuit_from_spec(cfg["circuit"])
     rule = rule_from_spec(cfg["rule"])
     ds = data_settings(cfg)
@@ -74,11 +74,17 @@ def _cmd_simulate(args) -> int:
         noise_std=ds["noise_std"],
         fraction_recorded=ds["fraction_recorded"],
     )
-    data.save(args.output, force=args.force)
+    data.save(output, force=force)
     print(
         f"simulated {data.n_trajectories} trajectories × {data.n_steps} steps, {data.n_units}/{data.n_out} units "
-        f"recorded, rule {rule.equation()} ({time.perf_counter() - t0:.1f} s) → {args.output}"
+        f"recorded, rule {rule.equation()} ({time.perf_counter() - t0:.1f} s) → {output}"
     )
+
+
+def _cmd_simulate(args) -> int:
+    from .config import load_config
+
+    simulate_from_config(load_config(args.config), args.output, force=args.force, source=str(args.config))
     return 0
 
 

@@ -18,7 +18,7 @@ DEMO_CONFIG = {
 
 
 def run_demo(out: Path, force: bool = False) -> None:
-    from .cli import _print_fit, _cmd_simulate, run_fit
+    from .cli import _print_fit, run_fit, simulate_from_config
 
     t0 = time.perf_counter()
     out = Path(out)
@@ -27,10 +27,7 @@ def run_demo(out: Path, force: bool = False) -> None:
     write_toml(config_path, DEMO_CONFIG)
     print(f"plastinfer demo: Oja's rule Δw = x·y − y²·w in a linear 10 → 20 layer; config {config_path}")
 
-    class _Args:  # the same path as `plastinfer simulate demo.toml -o data.npz`
-        config, output, force = config_path, out / "data.npz", True
-
-    _cmd_simulate(_Args)
+    simulate_from_config(DEMO_CONFIG, out / "data.npz", force=True, source=str(config_path))
     result, figures = run_fit(DEMO_CONFIG, out / "data.npz", out / "run", progress=True)
     _print_fit(result, figures, out / "run")
     c = result.rule.coefficients()
