@@ -330,7 +330,6 @@ def fit_trajectory(
         raise DatasetError("fit: init_weights='true' needs a data set with ground-truth 'init_weights'")
     n_train = train.n_trajectories
     batch = min(cfg.batch_size, n_train)
-    n_batches = n_train // batch
     units = jnp.asarray(train.units)
     arr = _arrays(train)
     truth = truth_rule(train)

@@ -6,7 +6,7 @@ import abc
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array
 
 #: Canonical order of the synaptic variables a rule may depend on.
 VARIABLES: tuple[str, ...] = ("x", "y", "w", "r")
@@ -48,7 +48,7 @@ class AbstractRule(eqx.Module):
     Concrete rules provide :meth:`delta`, :meth:`equation` and :meth:`l1`.
     """
 
-    def __call__(self, x: Array, y: Array, w: Float[Array, "post pre"], r=None) -> Array:
+    def __call__(self, x: Array, y: Array, w: Array, r=None) -> Array:
         x, y, r = _as_samples(x, y, r)
         if w.shape != (y.shape[1], x.shape[1]):
             raise ValueError(
