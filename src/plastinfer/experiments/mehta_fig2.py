@@ -100,6 +100,16 @@ def run(out: Path, quick: bool = False, progress: bool = True) -> dict:
         "activity_std_across_units_tlast": float(np.std(test.activity[:, -1], axis=1).mean()),
     }
 
+    # baselines: how lenient is R² of weights here?
+    from ..infer import evaluate
+
+    baselines = {
+        "no plasticity (Δw = 0)": evaluate(Taylor.zeros(), circuit, test, truth=oja())["r2_weights"],
+        "Oja with y frozen at 0.5 (Δw = 0.5·x − 0.25·w)": evaluate(
+            Taylor.from_terms({"x1y0w0": 0.5, "x0y0w1": -0.25}), circuit, test, truth=oja())["r2_weights"],
+    }
+    conditioning["r2_weights_baselines"] = baselines
+
     # 3. grid over noise × fraction recorded
     say(f"[mehta-fig2] 3/4 grid: noise {list(s['noise'])} × fraction {list(s['fractions'])} × {s['seeds']} seed(s)")
     grid = np.full((len(s["noise"]), len(s["fractions"]), s["seeds"]), np.nan)
@@ -158,6 +168,7 @@ def run(out: Path, quick: bool = False, progress: bool = True) -> dict:
         ("R² weights, noise max", f"{grid_mean[-1, 0]:.3f}", "falls with noise (Fig. 2E)"),
         ("R² weights, fewest units", f"{grid_mean[0, -1]:.3f}", "high down to 50 % (Fig. 2F)"),
         ("condition number", f"{cond['condition']:.3g}", "not reported"),
+        ("R² weights, Δw = 0.5x − 0.25w", f"{baselines['Oja with y frozen at 0.5 (Δw = 0.5·x − 0.25·w)']:.3f}", "—"),
         ("L-BFGS latent w0: θ110/θ021", f"{fixes['latent']['theta_x1y1w0']:+.2f}/{fixes['latent']['theta_x0y2w1']:+.2f}", "—"),
         ("L-BFGS true w0: θ110/θ021", f"{fixes['true']['theta_x1y1w0']:+.2f}/{fixes['true']['theta_x0y2w1']:+.2f}", "—"),
     ]
