@@ -103,3 +103,12 @@ def test_demo_recovers_oja(tmp_path, capsys):
     theta = json.loads((tmp_path / "demo" / "run" / "metrics.json").read_text())["results"]
     assert theta["test_r2_weights"] > 0.95
     assert main(["demo", "-o", str(tmp_path / "demo")]) == 2  # not overwritten without --force
+
+
+def test_run_config_is_a_valid_config(tmp_path, cfg):
+    data = tmp_path / "d.npz"
+    assert main(["simulate", str(cfg), "-o", str(data)]) == 0
+    run = tmp_path / "run"
+    assert main(["fit", str(cfg), "--data", str(data), "-o", str(run), "--quiet"]) == 0
+    # the written config.toml can drive a new fit as is
+    assert main(["fit", str(run / "config.toml"), "--data", str(data), "-o", str(tmp_path / "run2"), "--quiet"]) == 0

@@ -116,7 +116,8 @@ def run_fit(cfg: dict, data_path: Path, out: Path, *, force=False, resume=False,
     resume_state = read_checkpoint(run_dir) if resume else None
     result = fit_trajectory(rule0, circuit, train, config=fit_cfg, test=test, progress=progress, resume_state=resume_state)
     full_cfg = {**cfg, "circuit": circuit.config(), "model": model_spec,
-                "fit": {**dataclasses.asdict(fit_cfg), "n_test": n_test}, "data_file": str(data_path)}
+                "fit": {**dataclasses.asdict(fit_cfg), "n_test": n_test},
+                "run": {"data_file": str(data_path), "resumed": bool(resume)}}
     figures = write_run(run_dir, result, full_cfg)
     return result, figures
 

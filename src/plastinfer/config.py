@@ -34,7 +34,7 @@ from typing import Any
 
 from ._errors import ConfigError
 
-SECTIONS = {"circuit", "rule", "data", "model", "fit"}
+SECTIONS = {"circuit", "rule", "data", "model", "fit", "run"}  # [run]: provenance written by `fit`, ignored
 DATA_KEYS = {"n_trajectories", "n_steps", "input_std", "samples_per_step", "noise_std", "fraction_recorded", "seed"}
 DATA_DEFAULTS = {"n_trajectories": 60, "n_steps": 50, "input_std": math.sqrt(0.1), "samples_per_step": None,
                  "noise_std": 0.0, "fraction_recorded": 1.0, "seed": 0}

@@ -79,8 +79,8 @@ class TrajectoryFitConfig:
             raise ConfigError(f"fit: init_weights must be one of {list(INIT_MODES)}, got {self.init_weights!r}")
         if self.epochs < 0 or self.batch_size < 1:
             raise ConfigError(f"fit: epochs must be ≥ 0 and batch_size ≥ 1 (got {self.epochs}, {self.batch_size})")
-        if self.learning_rate <= 0 or self.l1 < 0 or (self.clip is not None and self.clip <= 0):
-            raise ConfigError("fit: learning_rate and clip must be positive, l1 non-negative")
+        if self.learning_rate <= 0 or self.l1 < 0 or (self.clip is not None and self.clip < 0):
+            raise ConfigError("fit: learning_rate must be positive, l1 and clip non-negative (clip 0: none)")
 
 
 class _Arrays(NamedTuple):
