@@ -51,8 +51,12 @@ def plot_loss(loss: np.ndarray, path: Path) -> Path:
 def plot_weight_error(err: np.ndarray, path: Path) -> Path:
     """MSE between ground-truth and model weights: time (x) × training epoch (y) (Fig. 2B)."""
     fig, ax = plt.subplots(figsize=(5, 4))
-    im = ax.imshow(err, aspect="auto", origin="lower", cmap="viridis")
-    fig.colorbar(im, ax=ax, label="weight MSE")
+    from matplotlib.colors import LogNorm
+
+    positive = err[err > 0]
+    norm = LogNorm(vmin=float(positive.min()), vmax=float(positive.max())) if positive.size else None
+    im = ax.imshow(np.where(err > 0, err, np.nan), aspect="auto", origin="lower", cmap="viridis", norm=norm)
+    fig.colorbar(im, ax=ax, label="weight MSE (log scale)")
     ax.set_xlabel("time step")
     ax.set_ylabel("training epoch")
     ax.set_title("Weight error, truth vs model")
