@@ -2,6 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.extend import core as jax_core
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -108,3 +109,25 @@ def test_spec_round_trip():
     again = rule_from_spec(rule_to_spec(rule))
     assert again.coefficients() == rule.coefficients()
     assert rule_from_spec({"name": "oja"}).coefficients() == oja().coefficients()
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_taylor_never_builds_a_terms_by_synapses_tensor(k):
+    """Every intermediate of Δw is at most a few (post × pre) matrices, never 27 or 81 of them."""
+    post, pre = 50, 40
+    rule = Taylor.init(jax.random.PRNGKey(0), ("x", "y", "w", "r"), 2, scale=1.0)
+    x, y, w = _rand(0, k, pre, post)
+    jaxpr = jax.make_jaxpr(lambda r_: rule(x, y, w, r_))(jnp.ones((k,)))
+
+    def sizes(jx):
+        for eqn in jx.eqns:
+            for v in eqn.outvars:
+                yield int(np.prod(v.aval.shape))
+        for sub in jax_core.subjaxprs(jx):
+            yield from sizes(getattr(sub, "jaxpr", sub))
+
+    biggest = max(sizes(jaxpr.jaxpr))
+    assert biggest <= 3 * post * pre, biggest
+    # the check can fail: a naive term-by-term stack is caught
+    naive = jax.make_jaxpr(lambda: jnp.stack([w**i * y[0][:, None] ** j for i in range(3) for j in range(9)]).sum(0))()
+    assert max(sizes(naive.jaxpr)) >= 27 * post * pre
