@@ -110,7 +110,7 @@ def truth_rule(data: Dataset) -> AbstractRule | None:
         return None
     try:
         return rule_from_spec(spec)
-    except Exception:  # an MLP truth (no weights in the header) cannot be rebuilt
+    except (ConfigError, ValueError, TypeError):  # e.g. an MLP truth: no weights in the header
         return None
 
 
