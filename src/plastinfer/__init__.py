@@ -17,6 +17,7 @@ from .rules import (
     hebb,
     known_rule,
     oja,
+    parse_equation,
     rule_from_spec,
     rule_to_spec,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "anti_hebb",
     "known_rule",
     "rule_from_spec",
+    "parse_equation",
     "rule_to_spec",
     "AbstractCircuit",
     "PlasticLayer",

@@ -3,6 +3,7 @@
 from ._base import VARIABLES, AbstractRule
 from ._library import KNOWN_RULES, anti_hebb, hebb, known_rule, oja
 from ._mlp import MLPRule
+from ._parse import parse_equation
 from ._sum import RuleSum
 from ._taylor import Taylor, term_names
 
@@ -18,6 +19,7 @@ __all__ = [
     "anti_hebb",
     "known_rule",
     "KNOWN_RULES",
+    "parse_equation",
 ]
 
 from ._spec import rule_from_spec, rule_to_spec  # noqa: E402

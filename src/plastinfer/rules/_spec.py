@@ -21,7 +21,7 @@ _MLP_KEYS = {"family", "variables", "width", "depth", "activation", "out_scale"}
 def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> AbstractRule:
     """Build a rule from a dict.
 
-    - ``{"name": "oja"}`` — a known rule;
+    - ``{"name": "oja"}`` — a known rule; ``{"equation": "x*r - 0.05*w"}`` — a parsed one;
     - ``{"family": "taylor", "variables": ["x","y","w"], "order": 2, "terms": {"x1y1w0": 1.0}}``
       — named coefficients (others zero), or, with ``key`` and no ``terms``, coefficients
       drawn ``N(0, init_scale²)`` (default ``init_scale = 1e-2``); ``active`` limits the terms;
@@ -31,6 +31,13 @@ def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> Abs
     """
     if not isinstance(spec, Mapping):
         raise ConfigError(f"rule: expected a table, got {type(spec).__name__}")
+    if "equation" in spec and "family" not in spec:
+        from ._parse import parse_equation
+
+        try:
+            return parse_equation(str(spec["equation"]), spec.get("variables"), spec.get("order"))
+        except ValueError as err:
+            raise ConfigError(f"rule: {err}") from None
     if "name" in spec and "family" not in spec:
         name = spec["name"]
         if name not in KNOWN_RULES:
