@@ -1,6 +1,16 @@
 """Data sets with named axes (trajectory × time × unit), their files, and synthetic data."""
 
+from ._choice import ChoiceDataset, load_choice_csv, load_fly_folder, load_fly_folders, load_xyr_mat
 from ._dataset import Dataset
 from ._synthetic import gaussian_inputs, simulate
 
-__all__ = ["Dataset", "simulate", "gaussian_inputs"]
+__all__ = [
+    "Dataset",
+    "simulate",
+    "gaussian_inputs",
+    "ChoiceDataset",
+    "load_choice_csv",
+    "load_fly_folder",
+    "load_fly_folders",
+    "load_xyr_mat",
+]

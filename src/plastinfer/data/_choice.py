@@ -1,0 +1,222 @@
+"""Behavioural data: trial-by-trial choices and rewards of subjects in odor-choice tasks."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import DatasetError
+
+READOUTS = ("accept", "two_alternative")
+
+
+@dataclasses.dataclass(frozen=True)
+class ChoiceDataset:
+    """Choices of several subjects, padded to a common number of trials.
+
+    Axes: ``subject × trial``. Fields:
+
+    - ``subjects``: names, one per subject;
+    - ``odors``: ``(subjects, trials)`` int — the odor presented on each trial (readout
+      ``"accept"``: accept or reject the presented odor), or ``-1`` for
+      ``"two_alternative"`` trials (both odors offered, one chosen);
+    - ``choices``: ``(subjects, trials)`` int — 1 accept / 0 reject, or the chosen odor
+      (0 or 1) for ``"two_alternative"``;
+    - ``rewards``: ``(subjects, trials)`` float — 1 if the trial was rewarded, else 0;
+    - ``mask``: ``(subjects, trials)`` bool — which trials exist (subjects may differ in length).
+    """
+
+    subjects: tuple[str, ...]
+    odors: np.ndarray
+    choices: np.ndarray
+    rewards: np.ndarray
+    mask: np.ndarray
+    readout: str = "two_alternative"
+    n_odors: int = 2
+    meta: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "subjects", tuple(str(s) for s in self.subjects))
+        object.__setattr__(self, "odors", np.asarray(self.odors, np.int32))
+        object.__setattr__(self, "choices", np.asarray(self.choices, np.int32))
+        object.__setattr__(self, "rewards", np.asarray(self.rewards, np.float32))
+        object.__setattr__(self, "mask", np.asarray(self.mask, bool))
+        self.validate()
+
+    def validate(self) -> None:
+        if self.readout not in READOUTS:
+            raise DatasetError(f"readout must be one of {list(READOUTS)}, got {self.readout!r}")
+        shape = self.choices.shape
+        if len(shape) != 2 or shape[0] != len(self.subjects):
+            raise DatasetError(f"field 'choices' has shape {shape}, expected (subjects={len(self.subjects)}, trials)")
+        for name in ("odors", "rewards", "mask"):
+            if getattr(self, name).shape != shape:
+                raise DatasetError(f"field {name!r} has shape {getattr(self, name).shape}, expected {shape}")
+        if not np.all(np.isfinite(self.rewards)):
+            raise DatasetError("field 'rewards' holds non-finite values")
+        m = self.mask
+        if np.any(~np.isin(self.choices[m], (0, 1))):
+            raise DatasetError("field 'choices' must hold 0 or 1 on every trial")
+        if np.any(~np.isin(self.rewards[m], (0.0, 1.0))):
+            raise DatasetError("field 'rewards' must hold 0 or 1 on every trial")
+        if self.readout == "accept":
+            if np.any((self.odors[m] < 0) | (self.odors[m] >= self.n_odors)):
+                raise DatasetError(f"field 'odors' must hold odor indices in [0, {self.n_odors}) on every trial")
+            if np.any(self.rewards[m] > self.choices[m]):
+                raise DatasetError("field 'rewards': a rejected odor cannot be rewarded")
+
+    @property
+    def n_subjects(self) -> int:
+        return len(self.subjects)
+
+    @property
+    def n_trials(self) -> np.ndarray:
+        """Trials per subject, ``(subjects,)``."""
+        return self.mask.sum(axis=1)
+
+
+def _stack(subjects, odors, choices, rewards, readout, meta) -> ChoiceDataset:
+    n = max(len(c) for c in choices)
+    pad = lambda seqs, fill: np.array([np.pad(np.asarray(s, float), (0, n - len(s)), constant_values=fill) for s in seqs])  # noqa: E731
+    mask = np.array([np.arange(n) < len(c) for c in choices])
+    return ChoiceDataset(tuple(subjects), pad(odors, -1).astype(int), pad(choices, 0).astype(int),
+                         pad(rewards, 0), mask, readout, 2, meta)
+
+
+def _loadmat(path: Path, variable: str) -> np.ndarray:
+    from scipy.io import loadmat  # reads MATLAB v5 files without unpickling
+    from scipy.io.matlab import MatReadError
+
+    try:
+        content = loadmat(path)
+    except (MatReadError, ValueError, TypeError, OSError, NotImplementedError) as err:
+        raise DatasetError(f"{path}: not a readable MATLAB file ({err})") from None
+    if variable not in content:
+        found = sorted(k for k in content if not k.startswith("__"))
+        raise DatasetError(f"{path}: missing variable {variable!r} (found {found})")
+    return np.asarray(content[variable])
+
+
+def load_fly_folder(folder: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """One fly of Rajagopalan et al. 2023: ``choice_order.mat`` and ``reward_order.mat``,
+    each ``(trials_per_block, blocks)`` with odors 1/2 (reward 0 = unrewarded).
+
+    Returns ``(choices, rewards)`` in trial order (block by block): choice 0/1 for odor 1/2,
+    reward 0/1. A 0 in ``choice_order`` marks a trial that did not happen (sessions that
+    ended early, seen in 5 of the 21 real flies); only trailing ones are accepted and they
+    are dropped.
+    """
+    folder = Path(folder)
+    c_path, r_path = folder / "choice_order.mat", folder / "reward_order.mat"
+    for p in (c_path, r_path):
+        if not p.exists():
+            raise DatasetError(f"{p}: no such file")
+    choice = _loadmat(c_path, "choice_order")
+    reward = _loadmat(r_path, "reward_order")
+    if choice.ndim != 2:
+        raise DatasetError(f"{c_path}: field 'choice_order' must be 2-D (trials, blocks), got shape {choice.shape}")
+    if reward.shape != choice.shape:
+        raise DatasetError(f"{r_path}: field 'reward_order' has shape {reward.shape}, 'choice_order' has {choice.shape}")
+    if not np.all(np.isin(choice, (0, 1, 2))):
+        raise DatasetError(f"{c_path}: field 'choice_order' must hold odors 1 or 2 (0: no trial), found {sorted(set(np.unique(choice).tolist()) - {0, 1, 2})}")
+    if not np.all((reward == 0) | (reward == choice)):
+        raise DatasetError(f"{r_path}: field 'reward_order' must be 0 or equal to the chosen odor")
+    c = choice.T.ravel().astype(int)
+    done = np.flatnonzero(c == 0)
+    n = int(done[0]) if done.size else c.size
+    if np.any(c[n:] != 0):
+        raise DatasetError(f"{c_path}: field 'choice_order' has a missing trial (0) before trial {int(np.flatnonzero(c[n:])[0]) + n + 1}; only trailing ones are allowed")
+    return c[:n] - 1, (reward.T.ravel()[:n] != 0).astype(float)
+
+
+def load_fly_folders(root: str | Path) -> ChoiceDataset:
+    """Every fly below ``root`` (each a folder holding ``choice_order.mat``), sorted by path.
+
+    Two-alternative readout: one choice between odor 1 and odor 2 per trial.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise DatasetError(f"{root}: no such folder")
+    folders = sorted(p.parent for p in root.rglob("choice_order.mat"))
+    if not folders:
+        raise DatasetError(f"{root}: no fly folders (none holds choice_order.mat)")
+    choices, rewards = zip(*(load_fly_folder(f) for f in folders))
+    names = [str(f.relative_to(root)) for f in folders]
+    odors = [np.full(len(c), -1) for c in choices]
+    return _stack(names, odors, choices, rewards, "two_alternative", {"source": str(root), "format": "fly-folders"})
+
+
+_CSV_COLUMNS = ("subject", "trial", "odor", "choice", "reward")
+
+
+def load_choice_csv(path: str | Path, readout: str = "accept") -> ChoiceDataset:
+    """A tidy table, one row per presentation: ``subject, trial, odor, choice, reward``.
+
+    ``odor`` is the presented odor (0-based; may be empty for ``two_alternative``),
+    ``choice`` 1/0 (accept/reject) or the chosen odor 0/1, ``reward`` 0/1. Rows are
+    ordered by ``trial`` within each subject.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file")
+    if readout not in READOUTS:
+        raise DatasetError(f"readout must be one of {list(READOUTS)}, got {readout!r}")
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in _CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing and not (readout == "two_alternative" and missing == ["odor"]):
+            raise DatasetError(f"{path}: missing column(s) {missing}; expected {list(_CSV_COLUMNS)}")
+        rows: dict[str, list[tuple[float, int, int, float]]] = {}
+        for line, row in enumerate(reader, start=2):
+            try:
+                odor_text = (row.get("odor") or "").strip()
+                odor = int(odor_text) if odor_text else -1
+                record = (float(row["trial"]), odor, int(row["choice"]), float(row["reward"]))
+            except (TypeError, ValueError) as err:
+                raise DatasetError(f"{path}, line {line}: malformed value ({err})") from None
+            if readout == "accept" and odor < 0:
+                raise DatasetError(f"{path}, line {line}: field 'odor' is required for the accept readout")
+            rows.setdefault(row["subject"], []).append(record)
+    if not rows:
+        raise DatasetError(f"{path}: no rows")
+    subjects = list(rows)
+    ordered = [sorted(rows[s]) for s in subjects]
+    try:
+        return _stack(subjects, [[r[1] for r in o] for o in ordered], [[r[2] for r in o] for o in ordered],
+                      [[r[3] for r in o] for o in ordered], readout, {"source": str(path), "format": "csv"})
+    except DatasetError as err:
+        raise DatasetError(f"{path}: {err}") from None
+
+
+def load_xyr_mat(path: str | Path) -> ChoiceDataset:
+    """One subject in the MATLAB layout of Mehta et al.'s fly data: ``X`` one-hot odor per
+    presentation ``(n, n_odors)``, ``Y`` accept/reject ``(n,)``, ``R`` reward per accepted
+    presentation (length ``Σ Y``) or per presentation (length ``n``). Accept readout."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file")
+    x, y, r = (_loadmat(path, v) for v in ("X", "Y", "R"))
+    y = y.ravel()
+    r = r.ravel().astype(float)
+    if x.ndim != 2 or x.shape[0] != y.size:
+        raise DatasetError(f"{path}: field 'X' has shape {x.shape}, expected ({y.size}, n_odors) to match 'Y'")
+    if not np.all(x.sum(axis=1) == 1) or not np.all(np.isin(x, (0, 1))):
+        raise DatasetError(f"{path}: field 'X' must be one-hot (one odor per presentation)")
+    if not np.all(np.isin(y, (0, 1))):
+        raise DatasetError(f"{path}: field 'Y' must hold 0 (reject) or 1 (accept)")
+    accepted = y.astype(bool)
+    if r.size == y.size:
+        rewards = r
+    elif r.size == accepted.sum():
+        rewards = np.zeros(y.size)
+        rewards[accepted] = r
+    else:
+        raise DatasetError(f"{path}: field 'R' has {r.size} entries; expected {accepted.sum()} (accepted) or {y.size}")
+    try:
+        return _stack([path.stem], [x.argmax(axis=1)], [y.astype(int)], [rewards], "accept",
+                      {"source": str(path), "format": "xyr-mat"})
+    except DatasetError as err:
+        raise DatasetError(f"{path}: {err}") from None
