@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import DatasetError
+from .._io import atomic_write
 
 FORMAT = "plastinfer.dataset"
 FORMAT_VERSION = 1
@@ -158,14 +158,7 @@ class Dataset:
         arrays = {k: getattr(self, k) for k in _ARRAYS if getattr(self, k) is not None}
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(fh, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
         return path
 
     @classmethod

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import equinox as eqx
 import jax
 import numpy as np
 from .._errors import PlastinferInputError
+from .._io import atomic_write
 from ..rules import AbstractRule, rule_from_spec, rule_to_spec
 from ._result import FitResult
 
@@ -40,17 +40,6 @@ def prepare_run_dir(path: str | os.PathLike, *, force: bool = False, resume: boo
     return path
 
 
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -66,7 +55,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    _atomic(path, lambda fh: fh.write(json.dumps(_jsonable(obj), indent=2, ensure_ascii=False).encode()))
+    atomic_write(path, lambda fh: fh.write(json.dumps(_jsonable(obj), indent=2, ensure_ascii=False).encode()))
 
 
 def write_toml(path: Path, obj: dict) -> None:
@@ -79,7 +68,7 @@ def write_toml(path: Path, obj: dict) -> None:
             return [clean(x) for x in v]
         return v
 
-    _atomic(path, lambda fh: fh.write(tomli_w.dumps(clean(obj)).encode()))
+    atomic_write(path, lambda fh: fh.write(tomli_w.dumps(clean(obj)).encode()))
 
 
 def save_rule(path: Path, rule: AbstractRule) -> None:
@@ -87,7 +76,7 @@ def save_rule(path: Path, rule: AbstractRule) -> None:
     leaves = jax.tree_util.tree_leaves(eqx.filter(rule, eqx.is_inexact_array))
     arrays = {f"leaf_{i:04d}": np.asarray(v) for i, v in enumerate(leaves)}
     arrays["spec"] = np.frombuffer(json.dumps(rule_to_spec(rule)).encode(), np.uint8)
-    _atomic(path, lambda fh: np.savez(fh, **arrays))
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
 def load_rule(path: str | os.PathLike) -> AbstractRule:
@@ -115,12 +104,12 @@ def write_run(run_dir: Path, result: FitResult, config: dict, *, figures: bool =
     write_toml(run_dir / "config.toml", config)
     write_json(run_dir / "metrics.json", {"results": result.metrics, "names": result.names})
     hist = dict(result.history)
-    _atomic(run_dir / "history.npz", lambda fh: np.savez(fh, **hist))
+    atomic_write(run_dir / "history.npz", lambda fh: np.savez(fh, **hist))
     save_rule(run_dir / "rule.npz", result.rule)
     if "state" in result.extras:
         arrays = state_to_arrays(result.extras["state"])
         arrays["epoch"] = np.asarray(result.extras.get("epoch", 0))
-        _atomic(run_dir / "checkpoint.npz", lambda fh: np.savez(fh, **arrays))
+        atomic_write(run_dir / "checkpoint.npz", lambda fh: np.savez(fh, **arrays))
     result.run_dir = run_dir
     return figs.fit_figures(result, run_dir) if figures else []
 

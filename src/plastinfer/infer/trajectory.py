@@ -261,35 +261,36 @@ def _adam_epoch(st: _FitState, arr: _Arrays, units, static, circuit, cfg: Trajec
     return st, jnp.mean(loss), jnp.mean(mse), jnp.sum(bad)
 
 
+def _lbfgs_step(loss, p, opt_state):
+    """One :func:`optax.lbfgs` iteration (zoom line search) on ``loss`` from ``p``;
+    returns ``(p_new, opt_state, loss(p))``."""
+    value, grad = optax.value_and_grad_from_state(loss)(p, state=opt_state)
+    updates, opt_state = optax.lbfgs().update(grad, opt_state, p, value=value, grad=grad, value_fn=loss)
+    return optax.apply_updates(p, updates), opt_state, value
+
+
 @eqx.filter_jit
 def _lbfgs_epoch(st: _FitState, arr: _Arrays, units, static, circuit, cfg: TrajectoryFitConfig):
-    """One L-BFGS iteration (with zoom line search) on the full-batch loss."""
-    lbfgs = optax.lbfgs()
+    """One L-BFGS iteration on the full-batch loss over (rule, latent initial weights)."""
     all_idx = jnp.arange(arr.x.shape[0])
 
     def full_loss(p):
         return _batch_loss(p[0], static, p[1], None, all_idx, arr, units, circuit, cfg)[0]
 
-    p = (st.params, st.latent)
-    value, grad = optax.value_and_grad_from_state(full_loss)(p, state=st.opt_state)
-    updates, opt_state = lbfgs.update(grad, st.opt_state, p, value=value, grad=grad, value_fn=full_loss)
-    params, latent = optax.apply_updates(p, updates)
-    mse = _batch_loss(st.params, static, st.latent, None, all_idx, arr, units, circuit, cfg)[1]
+    (params, latent), opt_state, value = _lbfgs_step(full_loss, (st.params, st.latent), st.opt_state)
+    mse = value - cfg.l1 * eqx.combine(st.params, static).l1()  # the loss less its L1 term, at st.params
     return st._replace(params=params, latent=latent, opt_state=opt_state), value, mse
 
 
 @eqx.filter_jit
 def _latent_warmup_step(latent, opt_state, params, arr: _Arrays, units, static, circuit, cfg):
     """One L-BFGS iteration on the latent initial weights alone, the rule held fixed."""
-    lbfgs = optax.lbfgs()
     all_idx = jnp.arange(arr.x.shape[0])
 
     def loss(lat):
         return _batch_loss(params, static, lat, None, all_idx, arr, units, circuit, cfg)[1]
 
-    value, grad = optax.value_and_grad_from_state(loss)(latent, state=opt_state)
-    updates, opt_state = lbfgs.update(grad, opt_state, latent, value=value, grad=grad, value_fn=loss)
-    return optax.apply_updates(latent, updates), opt_state, value
+    return _lbfgs_step(loss, latent, opt_state)
 
 
 @eqx.filter_jit
@@ -357,7 +358,7 @@ def fit_trajectory(
         # stage 1: fit the initial weights with the rule held at its starting value
         lat, lat_state = state.latent, optax.lbfgs().init(state.latent)
         for _ in _progress(range(cfg.latent_warmup), progress, desc="latent w0"):
-            new, lat_state, value = _latent_warmup_step(lat, lat_state, state.params, arr, units, static, circuit, cfg)
+            new, lat_state, _ = _latent_warmup_step(lat, lat_state, state.params, arr, units, static, circuit, cfg)
             if not bool(jnp.all(jnp.isfinite(new))):
                 break
             lat = new
