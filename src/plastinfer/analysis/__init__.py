@@ -1,6 +1,11 @@
 """Metrics, identifiability diagnostics and figures usable on any fitted rule."""
 
+from ._behavior import bernoulli_deviance, paired_comparison, percent_deviance_explained
 from ._identifiability import coefficient_conditioning, error_in_weak_directions, taylor_features
 from ._metrics import r2_score
 
-__all__ = ["r2_score", "taylor_features", "coefficient_conditioning", "error_in_weak_directions"]
+__all__ = [
+    "bernoulli_deviance",
+    "percent_deviance_explained",
+    "paired_comparison",
+    "r2_score", "taylor_features", "coefficient_conditioning", "error_in_weak_directions"]

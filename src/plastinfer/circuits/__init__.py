@@ -1,9 +1,11 @@
 """Plastic circuits in discrete time: ``init(key) -> state``, ``step(state, input, rule)``."""
 
 from ._base import AbstractCircuit, rollout, rollouts
+from ._choice import PAPER_BLOCKS, ChoiceCircuit, ChoiceInput, ChoiceRecord, ChoiceState
 from ._feedforward import LayerInput, LayerRecord, LayerState, PlasticLayer
 
-__all__ = ["AbstractCircuit", "rollout", "rollouts", "PlasticLayer", "LayerState", "LayerInput", "LayerRecord"]
+__all__ = ["AbstractCircuit", "rollout", "rollouts", "PlasticLayer", "LayerState", "LayerInput", "LayerRecord",
+           "ChoiceCircuit", "ChoiceState", "ChoiceInput", "ChoiceRecord", "PAPER_BLOCKS"]
 
 from ._spec import circuit_from_spec  # noqa: E402
 

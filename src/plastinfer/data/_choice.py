@@ -78,6 +78,65 @@ class ChoiceDataset:
         return self.mask.sum(axis=1)
 
 
+    @property
+    def n_choices(self) -> np.ndarray:
+        """Decisions that completed a trial per subject, ``(subjects,)``: accepts (accept
+        readout) or every choice (two-alternative)."""
+        done = self.choices.astype(bool) if self.readout == "accept" else np.ones_like(self.mask)
+        return (done & self.mask).sum(axis=1)
+
+    def select(self, indices) -> "ChoiceDataset":
+        """The subjects at ``indices`` (ints), in that order."""
+        idx = np.asarray(indices, int).ravel()
+        if idx.size == 0 or np.any((idx < 0) | (idx >= self.n_subjects)):
+            raise DatasetError(f"select: subject indices must lie in [0, {self.n_subjects}), got {idx.tolist()}")
+        return dataclasses.replace(
+            self, subjects=tuple(self.subjects[i] for i in idx), odors=self.odors[idx], choices=self.choices[idx],
+            rewards=self.rewards[idx], mask=self.mask[idx],
+        )
+
+    def split_session(self, fraction: float) -> tuple["ChoiceDataset", "ChoiceDataset"]:
+        """Each subject's first ``fraction`` of trials, and the rest (Mehta et al. 2024, A.6).
+
+        Trials are counted as completed decisions (:attr:`n_choices`); an accept-readout
+        trial keeps its rejections with it. Both parts start at trial 0 of their own arrays.
+        """
+        if not 0.0 < fraction < 1.0:
+            raise DatasetError(f"split_session: fraction must lie in (0, 1), got {fraction}")
+        heads, tails = [], []
+        for s in range(self.n_subjects):
+            m = self.mask[s]
+            done = (self.choices[s].astype(bool) if self.readout == "accept" else np.ones_like(m)) & m
+            n_head = int(np.floor(fraction * done.sum()))
+            if n_head < 1 or n_head >= done.sum():
+                raise DatasetError(f"split_session: subject {self.subjects[s]!r} has {done.sum()} trials, too few to split at {fraction}")
+            cut = int(np.flatnonzero(done)[n_head - 1]) + 1  # after the n_head-th completed trial
+            last = int(np.flatnonzero(m)[-1]) + 1
+            heads.append(slice(0, cut))
+            tails.append(slice(cut, last))
+
+        def part(slices):
+            pick = lambda a: [a[s][sl] for s, sl in enumerate(slices)]  # noqa: E731
+            return _stack(self.subjects, pick(self.odors), pick(self.choices), pick(self.rewards), self.readout,
+                          dict(self.meta))
+
+        return part(heads), part(tails)
+
+    def to_csv(self, path: str | Path, *, force: bool = False) -> None:
+        """Write the tidy table :func:`load_choice_csv` reads (one row per presentation)."""
+        from .._io import atomic_write
+
+        path = Path(path)
+        if path.exists() and not force:
+            raise FileExistsError(f"{path} exists; pass force=True to overwrite it")
+        lines = [",".join(_CSV_COLUMNS)]
+        for s, name in enumerate(self.subjects):
+            for t in np.flatnonzero(self.mask[s]):
+                odor = "" if self.odors[s, t] < 0 else str(int(self.odors[s, t]))
+                lines.append(f"{name},{t},{odor},{int(self.choices[s, t])},{int(self.rewards[s, t])}")
+        atomic_write(path, lambda fh: fh.write(("\n".join(lines) + "\n").encode()))
+
+
 def _stack(subjects, odors, choices, rewards, readout, meta) -> ChoiceDataset:
     n = max(len(c) for c in choices)
     pad = lambda seqs, fill: np.array([np.pad(np.asarray(s, float), (0, n - len(s)), constant_values=fill) for s in seqs])  # noqa: E731
