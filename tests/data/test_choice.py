@@ -92,3 +92,28 @@ def test_real_flies_if_present():
         pytest.skip("real fly data not beside this checkout")
     ds = load_fly_folders(root)
     assert ds.n_subjects == 21 and ds.n_trials.max() == 240
+
+
+def test_simulated_sessions_split_and_csv_round_trip(tmp_path):
+    import jax
+
+    from plastinfer.circuits import ChoiceCircuit
+    from plastinfer.data import simulate_choices
+    from plastinfer.rules import parse_equation
+
+    circuit = ChoiceCircuit(trials_per_block=20)
+    data = simulate_choices(jax.random.PRNGKey(0), circuit, parse_equation("x*r"), 3)
+    assert data.n_choices.tolist() == [60, 60, 60] and data.meta["rule"]
+    head, tail = data.split_session(0.75)
+    assert head.n_choices.tolist() == [45] * 3 and tail.n_choices.tolist() == [15] * 3
+    assert (head.n_trials + tail.n_trials).tolist() == data.n_trials.tolist()
+    assert head.choices[0, head.n_trials[0] - 1] == 1  # a head ends with its 45th acceptance
+    data.to_csv(tmp_path / "choices.csv")
+    back = load_choice_csv(tmp_path / "choices.csv", readout="accept")
+    np.testing.assert_array_equal(back.choices, data.choices)
+    np.testing.assert_array_equal(back.rewards, data.rewards)
+    with pytest.raises(FileExistsError):
+        data.to_csv(tmp_path / "choices.csv")
+    with pytest.raises(DatasetError, match="fraction"):
+        data.split_session(1.0)
+    assert data.select([2, 0]).subjects == ("sim002", "sim000")

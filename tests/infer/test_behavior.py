@@ -1,0 +1,64 @@
+import jax
+import numpy as np
+import pytest
+
+from plastinfer.circuits import ChoiceCircuit
+from plastinfer.data import simulate_choices
+from plastinfer.infer import ChoiceFitConfig, evaluate_choices, fit_choices
+from plastinfer.infer.behavior import _NoPlasticity
+from plastinfer.rules import Taylor, parse_equation
+
+XWR = ("x", "w", "r")
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    circuit = ChoiceCircuit(trials_per_block=50)
+    truth = parse_equation("x*r")
+    return circuit, truth, simulate_choices(jax.random.PRNGKey(0), circuit, truth, 6)
+
+
+def test_null_model_explains_zero_deviance_and_truth_explains_much(simulated):
+    circuit, truth, data = simulated
+    null = evaluate_choices(_NoPlasticity(), circuit, data)
+    assert null["percent_deviance"] == [0.0] * 6
+    assert evaluate_choices(Taylor.zeros(XWR), circuit, data)["percent_deviance"] == [0.0] * 6
+    ev = evaluate_choices(truth, circuit, data, truth=truth)
+    assert ev["median_r2_weights"] == pytest.approx(1.0) and ev["median_r2_activity"] == pytest.approx(1.0)
+    assert ev["median_percent_deviance"] > 30.0  # the truth predicts choices far better than no plasticity
+
+
+def test_small_fit_recovers_sign_and_rank_of_x_times_r(simulated):
+    circuit, truth, data = simulated
+    rule = Taylor.init(jax.random.PRNGKey(3), XWR)
+    res = fit_choices(rule, circuit, data, config=ChoiceFitConfig(epochs=25, learning_rate=3e-3), progress=False)
+    coef = res.rule.coefficients()
+    top = max(coef, key=lambda k: abs(coef[k]))
+    assert top == "x1w0r1" and coef[top] > 0.1, res.rule.equation()
+    assert res.history["loss"][-1] < res.history["loss"][0]
+    assert res.history["theta"].shape == (26, 27)
+
+
+def test_per_subject_fits_find_a_negative_weight_term_in_every_subject():
+    circuit = ChoiceCircuit(readout="two_alternative")
+    truth = parse_equation("x*r - 0.2*w")
+    data = simulate_choices(jax.random.PRNGKey(4), circuit, truth, 4)
+    terms = ("x0w0r0", "x1w0r0", "x0w0r1", "x1w0r1", "x0w1r0")
+    rule = Taylor.zeros(XWR, active=terms)
+    res = fit_choices(rule, circuit, data, config=ChoiceFitConfig(epochs=150, learning_rate=1e-2, l1=1e-3,
+                                                                  per_subject=True), progress=False)
+    w_terms = [r.coefficients()["x0w1r0"] for r in res.extras["rules"]]
+    xr_terms = [r.coefficients()["x1w0r1"] for r in res.extras["rules"]]
+    assert all(w < 0 for w in w_terms), w_terms
+    assert all(v > 0 for v in xr_terms), xr_terms
+    assert res.history["theta"].shape == (151, 4, 27)
+    ev = evaluate_choices(res.extras["rules"], circuit, data)
+    assert len(ev["percent_deviance"]) == 4 and ev["median_percent_deviance"] > 0
+
+
+def test_readout_mismatch_is_an_error(simulated):
+    circuit, truth, data = simulated
+    from plastinfer._errors import DatasetError
+
+    with pytest.raises(DatasetError, match="readout"):
+        fit_choices(truth, ChoiceCircuit(readout="two_alternative"), data, progress=False)
