@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", type=Path, help="output folder")
     r.add_argument("--force", action="store_true", help="replace an existing output folder")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--data", type=Path, help="data folder (mehta-fly: a folder of per-fly folders)")
+    r.add_argument("--all", action="store_true", help="mehta-table1: all 53 rules of Table 3")
     return p
 
 
@@ -160,11 +162,17 @@ def _cmd_reproduce(args) -> int:
             print(f"{e.name:16s} {e.paper}: {e.description}")
         return 0
     exp = get_experiment(args.name)
+    options = {k: v for k, v in (("data", args.data), ("all", args.all)) if v}
+    unknown = sorted(set(options) - set(exp.options))
+    if unknown:
+        raise PlastinferInputError(f"reproduction {exp.name!r} takes no --{unknown[0]} option")
+    if "data" in options and not Path(options["data"]).exists():
+        raise PlastinferInputError(f"{options['data']}: no such folder")
     out = args.output or Path(f"reproduce-{exp.name}{'-quick' if args.quick else ''}")
     from .infer._run import prepare_run_dir
 
     prepare_run_dir(out, force=args.force)
-    exp.run(out, quick=args.quick, progress=not args.quiet)
+    exp.run(out, quick=args.quick, progress=not args.quiet, **options)
     return 0
 
 

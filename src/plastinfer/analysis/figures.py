@@ -78,14 +78,18 @@ def plot_r2_grid(grid: np.ndarray, noise: Sequence[float], fractions: Sequence[f
     return _save(fig, path)
 
 
-def plot_boxes(groups: dict[str, Sequence[float]], path: Path, xlabel: str, title: str) -> Path:
-    """Distributions across seeds (Fig. 2E, F)."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+def plot_boxes(groups: dict[str, Sequence[float]], path: Path, xlabel: str, title: str,
+               ylabel: str = "R² of weights (held out)") -> Path:
+    """Distributions across seeds or subjects (Fig. 2E, F; Fig. 3C, E, F; Fig. 4C), with the points."""
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(groups) + 2), 3.5))
     labels = list(groups)
     ax.boxplot([list(groups[k]) for k in labels])
-    ax.set_xticks(range(1, len(labels) + 1), labels)
+    for i, k in enumerate(labels, start=1):
+        v = np.asarray(groups[k], float)
+        ax.scatter(i + 0.08 * (np.random.default_rng(i).random(v.size) - 0.5), v, s=8, color="k", alpha=0.6, zorder=3)
+    ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=8)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("R² of weights (held out)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     return _save(fig, path)
 

@@ -17,12 +17,14 @@ class Experiment:
     paper: str
     description: str
     run: Callable[..., dict]
+    options: tuple[str, ...] = ()  # extra keyword options run() accepts (CLI: --data, --all)
 
 
 def _registry() -> dict[str, Experiment]:
-    from . import mehta_fig2
+    from . import mehta_behavior, mehta_fig2, mehta_fly
 
-    exps = [mehta_fig2.EXPERIMENT]
+    exps = [mehta_fig2.EXPERIMENT, mehta_behavior.FIG3, mehta_behavior.TABLE1_EXP, mehta_behavior.TABLE2_EXP,
+            mehta_fly.EXPERIMENT]
     return {e.name: e for e in exps}
 
 
