@@ -13,3 +13,17 @@ def test_readme_tour_runs_at_small_size(tmp_path):
     fit = pi.fit_trajectory(rule0, circuit, train, test=test, config=pi.TrajectoryFitConfig(epochs=2), progress=False)
     assert fit.metrics["test_r2_weights"] <= 1.0 and fit.history["theta"].shape == (3, 27)
     assert set(pi.__all__) <= set(dir(pi))
+
+
+def test_readme_choice_tour_runs_at_small_size():
+    circuit = pi.ChoiceCircuit(readout="two_alternative", window=10, trials_per_block=20)
+    flies = pi.simulate_choices(jax.random.PRNGKey(0), circuit, pi.parse_equation("x*r - 0.1*w"), 3)
+    without_w = pi.Taylor.zeros(("x", "w", "r"), active=("x0w0r0", "x1w0r0", "x0w0r1", "x1w0r1"))
+    with_w = pi.Taylor.zeros(("x", "w", "r"), active=without_w.active + ("x0w1r0",))
+    cfg = pi.ChoiceFitConfig(epochs=5, learning_rate=1e-2, l1=1e-2, per_subject=True)
+    dev = {}
+    for name, rule in {"without_w": without_w, "with_w": with_w}.items():
+        fit = pi.fit_choices(rule, circuit, flies, config=cfg, progress=False)
+        dev[name] = pi.evaluate_choices(fit.extras["rules"], circuit, flies)["percent_deviance"]
+    out = pi.paired_comparison(dev["without_w"], dev["with_w"], names=("without_w", "with_w"))
+    assert out["n"] == 3 and len(out["difference"]) == 3

@@ -90,8 +90,20 @@ def test_missing_and_mismatched_data(tmp_path, cfg, capsys):
 
 def test_reproduce_list_and_unknown(capsys, tmp_path):
     assert main(["reproduce", "--list"]) == 0
-    assert "mehta-fig2" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    for name in ("mehta-fig2", "mehta-fig3", "mehta-table1", "mehta-table2", "mehta-fly"):
+        assert name in listed
     assert main(["reproduce", "nope", "-o", str(tmp_path / "x")]) == 2
+
+
+def test_reproduce_options_are_checked(capsys, tmp_path):
+    assert main(["reproduce", "mehta-fig2", "--data", str(tmp_path), "-o", str(tmp_path / "a")]) == 2
+    assert "takes no --data" in capsys.readouterr().err
+    assert main(["reproduce", "mehta-fly", "--data", str(tmp_path / "missing"), "-o", str(tmp_path / "b")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["reproduce", "mehta-fly", "--data", str(tmp_path / "empty"), "-o", str(tmp_path / "c")]) == 2
+    assert "no fly folders" in capsys.readouterr().err
 
 
 def test_demo_recovers_oja(tmp_path, capsys):

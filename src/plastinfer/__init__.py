@@ -3,10 +3,10 @@
 The public API; everything else is private. See the README for a tour.
 """
 
-from .analysis import coefficient_conditioning, r2_score
-from .circuits import AbstractCircuit, LayerInput, LayerState, PlasticLayer, circuit_from_spec, rollout, rollouts
-from .data import Dataset, simulate
-from .infer import FitResult, TrajectoryFitConfig, evaluate, fit_trajectory
+from .analysis import coefficient_conditioning, paired_comparison, percent_deviance_explained, r2_score
+from .circuits import ChoiceCircuit, AbstractCircuit, LayerInput, LayerState, PlasticLayer, circuit_from_spec, rollout, rollouts
+from .data import ChoiceDataset, Dataset, load_choice_csv, load_fly_folders, simulate, simulate_choices
+from .infer import ChoiceFitConfig, evaluate_choices, fit_choices, FitResult, TrajectoryFitConfig, evaluate, fit_trajectory
 from .infer._run import load_rule
 from .rules import (
     AbstractRule,
@@ -52,4 +52,14 @@ __all__ = [
     "load_rule",
     "r2_score",
     "coefficient_conditioning",
+    "ChoiceCircuit",
+    "ChoiceDataset",
+    "load_fly_folders",
+    "load_choice_csv",
+    "simulate_choices",
+    "ChoiceFitConfig",
+    "fit_choices",
+    "evaluate_choices",
+    "percent_deviance_explained",
+    "paired_comparison",
 ]
