@@ -56,6 +56,7 @@ def rollout(
     *,
     record_weights: bool = False,
     checkpoint: int | bool | None = None,
+    unroll: int = 1,
 ) -> tuple[PyTree, Any]:
     """Run ``circuit`` with ``rule`` over time: one ``jax.lax.scan``.
 
@@ -67,6 +68,9 @@ def rollout(
     scans are rematerialised (``jax.checkpoint``), so reverse mode stores ``T/S + S``
     states instead of every intermediate of every step.
 
+    ``unroll`` (without checkpointing) unrolls that many steps per loop iteration — on CPU
+    it amortises the per-iteration overhead that dominates tiny circuits.
+
     To run many trajectories, ``jax.vmap`` this function over ``state`` and ``inputs``
     (see :func:`rollouts`).
     """
@@ -77,7 +81,7 @@ def rollout(
     n_steps = jax.tree_util.tree_leaves(inputs)[0].shape[0]
     seg = _segment_length(n_steps, checkpoint)
     if seg is None:
-        return jax.lax.scan(body, state, inputs)
+        return jax.lax.scan(body, state, inputs, unroll=unroll)
 
     @jax.checkpoint
     def segment(carry, seg_inputs):

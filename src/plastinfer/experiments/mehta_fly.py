@@ -74,8 +74,8 @@ def _fit(model: str, data: ChoiceDataset, s: dict, progress: bool):
     return circuit, res, rules, coefs
 
 
-def _deviance(rules, circuit, data, seed=1):
-    return evaluate_choices(rules, circuit, data, key=jax.random.PRNGKey(seed))["percent_deviance"]
+def _deviance(rules, circuit, data, seed=1, noise_seed=None):
+    return evaluate_choices(rules, circuit, data, key=jax.random.PRNGKey(seed), noise_seed=noise_seed)["percent_deviance"]
 
 
 def run(out: Path, quick: bool = False, progress: bool = True, data: str | Path | None = None) -> dict:
@@ -95,7 +95,7 @@ def run(out: Path, quick: bool = False, progress: bool = True, data: str | Path 
         print(f"[mehta-fly] fit '{m}' to every fly ({s['epochs']} Adam steps, all flies in one vmap)")
         circuit, res, rules, coefs[m] = _fit(m, flies, s, progress)
         fits[m] = (circuit, rules)
-        devs[m] = _deviance(rules, circuit, flies)
+        devs[m] = _deviance(rules, circuit, flies, noise_seed=s["seed"])  # in sample, as Fig. 4D
     cmp_w = paired_comparison(devs["without_w"], devs["with_w"], names=("without_w", "with_w"))
     cmp_e = paired_comparison(devs["with_w_raw_reward"], devs["with_w"], names=("raw_reward", "expectation"))
     w = np.asarray(coefs["with_w"]["w"])
@@ -108,7 +108,7 @@ def run(out: Path, quick: bool = False, progress: bool = True, data: str | Path 
         row = {}
         for m in ("without_w", "with_w"):
             circuit, _, rules, c = _fit(m, head, s, progress)
-            row[m] = {"train": _deviance(rules, circuit, head), "test": _deviance(rules, circuit, tail),
+            row[m] = {"train": _deviance(rules, circuit, head, noise_seed=s["seed"]), "test": _deviance(rules, circuit, tail),
                       "w": c.get("w")}
         good = np.asarray(row["with_w"]["test"]) > 0
         row["n_positive_test"] = int(good.sum())
