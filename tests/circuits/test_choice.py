@@ -58,7 +58,6 @@ def test_reward_term_is_reward_minus_moving_average_and_rejections_do_not_learn(
             history.append(rew)
         else:
             expected_r.append(0.0)
-        # weights after each step: all synapses equal
     np.testing.assert_allclose(np.asarray(rec.r), expected_r, atol=1e-6)
     np.testing.assert_allclose(float(rec.w[-1, 0, 0]), w, atol=1e-6)
     steps = np.asarray(rec.w[:, 0, 0])

@@ -180,8 +180,6 @@ class ChoiceCircuit(AbstractCircuit):
 
     def step(self, state: ChoiceState, inputs: ChoiceInput, rule: AbstractRule, record_weights: bool = False):
         xs = self.patterns(inputs.noise)  # (n_odors, n_in)
-        ys = self.hidden(state.w, xs)  # (n_odors, n_hidden)
-        logits = self.logit_of(ys)  # (n_odors,)
         valid = jnp.asarray(inputs.valid, bool)
         if self.closed_loop:
             valid = valid & (state.trial < self.n_trials)
@@ -189,21 +187,25 @@ class ChoiceCircuit(AbstractCircuit):
             arena = jnp.where(state.fresh, jnp.maximum(state.arena, (inputs.u[1:] < probs).astype(jnp.float32)), state.arena)
         else:
             arena = state.arena
-        if self.readout == "accept":
+        accept = self.readout == "accept"
+        if accept:  # only the presented odor's pattern reaches the circuit
             odor = jnp.asarray(inputs.odor, jnp.int32)
-            logit = logits[odor]
-            choice = (inputs.u[0] < jax.nn.sigmoid(logit)).astype(jnp.float32) if self.closed_loop else inputs.choice
-            used = odor  # the odor whose pattern drives plasticity
+            x = xs[odor]
+            y = self.hidden(state.w, x)
+            logit = self.logit_of(y)
+        else:  # both odors offered: log-odds of choosing odor 2
+            ys = self.hidden(state.w, xs)  # (n_odors, n_hidden)
+            logit = self.logit_of(ys[1]) - self.logit_of(ys[0])
+        choice = (inputs.u[0] < jax.nn.sigmoid(logit)).astype(jnp.float32) if self.closed_loop else inputs.choice
+        if accept:
+            used = odor  # plasticity after an accepted odor only
             plastic = valid & (choice > 0.5)
         else:
-            logit = logits[1] - logits[0]
-            choice = (inputs.u[0] < jax.nn.sigmoid(logit)).astype(jnp.float32) if self.closed_loop else inputs.choice
-            used = jnp.asarray(choice, jnp.int32)
-            odor = used
+            used = odor = jnp.asarray(choice, jnp.int32)  # plasticity with the chosen odor
+            x, y = xs[used], ys[used]
             plastic = valid
         reward = arena[used] if self.closed_loop else jnp.asarray(inputs.reward, jnp.float32)
         r = reward - self._expected(state.history)
-        x, y = xs[used], ys[used]
         dw = self.step_size * rule(x, y, state.w, r)
         w = jnp.where(plastic, jnp.clip(state.w + dw, -self.w_max, self.w_max), state.w)
         history = jnp.where(plastic, jnp.concatenate([reward[None], state.history[:-1]]), state.history)

@@ -170,8 +170,9 @@ def _figures(out: Path, coefs, devs, heldout, sim_w) -> list[Path]:
     groups = {f"{lab} ({'w/o' if m == 'without_w' else 'w/'} w)": v for m in ("without_w", "with_w")
               for lab, v in coefs[m].items()}
     paths.append(figs.plot_boxes(groups, out / "fig4c_theta.png", "plasticity term", "Fig. 4C: θ per fly", ylabel="θ"))
-    for name, (a, b) in {"fig4d_w_term.png": ("without_w", "with_w"),
-                         "fig4f_expectation.png": ("with_w_raw_reward", "with_w")}.items():
+    for name, title, (a, b) in (("fig4d_w_term.png", "Fig. 4D: with vs without the w term", ("without_w", "with_w")),
+                                ("fig4f_expectation.png", "Fig. 4F: reward expectation vs raw reward",
+                                 ("with_w_raw_reward", "with_w"))):
         fig, ax = plt.subplots(1, 2, figsize=(8, 3.5))
         for da, db in zip(devs[a], devs[b]):
             ax[0].plot([0, 1], [da, db], "o-", color="0.5", ms=3)
@@ -180,7 +181,7 @@ def _figures(out: Path, coefs, devs, heldout, sim_w) -> list[Path]:
         ax[1].boxplot(np.asarray(devs[b]) - np.asarray(devs[a]))
         ax[1].axhline(0, color="k", lw=0.5)
         ax[1].set_ylabel(f"Δ % deviance ({b} − {a})")
-        fig.suptitle(name.split("_")[0].replace("fig", "Fig. ").upper().replace("FIG. ", "Fig. "))
+        fig.suptitle(title)
         paths.append(figs._save(fig, out / name))
     fig, ax = plt.subplots(figsize=(4.5, 4))
     for k, row in heldout.items():

@@ -39,7 +39,7 @@ from .._errors import ConfigError, DatasetError
 from ..analysis._behavior import bernoulli_deviance, percent_deviance_explained
 from ..circuits import ChoiceCircuit, ChoiceInput, rollout
 from ..data import ChoiceDataset, choice_inputs
-from ..rules import AbstractRule, Taylor, rule_from_spec
+from ..rules import AbstractRule, Taylor
 from ._result import FitResult
 from .trajectory import _make_optimizer, _progress, _rule_vector
 
@@ -240,9 +240,16 @@ class _NoPlasticity(AbstractRule):
 
 
 @eqx.filter_jit
-def _replay(circuit, rule, w0, inputs):
-    """Driven rollouts of all subjects from ``w0`` ``(S, n_hidden, n_in)``: records with weights."""
-    return jax.vmap(lambda w, i: rollout(circuit, rule, circuit.init_state(w), i, record_weights=True)[1])(w0, inputs)
+def _replay(circuit, rule, w0, inputs, per_subject: bool = False):
+    """Driven rollouts of all subjects from ``w0`` ``(S, n_hidden, n_in)``: records with
+    weights. ``per_subject``: ``rule``'s arrays carry a leading subject axis."""
+    def one(r, w, i):
+        return rollout(circuit, r, circuit.init_state(w), i, record_weights=True)[1]
+
+    if not per_subject:
+        return jax.vmap(one, in_axes=(None, 0, 0))(rule, w0, inputs)
+    params, static = eqx.partition(rule, eqx.is_inexact_array)
+    return jax.vmap(lambda p, w, i: one(eqx.combine(p, static), w, i))(params, w0, inputs)
 
 
 def evaluate_choices(
@@ -279,10 +286,7 @@ def evaluate_choices(
     if isinstance(rule, (list, tuple)):
         if len(rule) != n:
             raise ValueError(f"{len(rule)} rules for {n} subjects")
-        rule = stack_rules(list(rule))
-        params, static = eqx.partition(rule, eqx.is_inexact_array)
-        rec = jax.vmap(lambda p, w, i: _replay(circuit, eqx.combine(p, static), w[None], jax.tree_util.tree_map(lambda a: a[None], i)))(params, w0, inputs)
-        rec = jax.tree_util.tree_map(lambda a: a[:, 0], rec)
+        rec = _replay(circuit, stack_rules(list(rule)), w0, inputs, per_subject=True)
     else:
         rec = _replay(circuit, rule, w0, inputs)
     null = _replay(circuit, _NoPlasticity(), w0, inputs)
@@ -313,13 +317,3 @@ def evaluate_choices(
         result[f"mean_{k}"] = float(np.mean(out[k]))
     return result
 
-
-def truth_of(data: ChoiceDataset) -> AbstractRule | None:
-    """The ground-truth rule recorded in a simulated choice data set, if any."""
-    spec = data.meta.get("rule")
-    if not spec:
-        return None
-    try:
-        return rule_from_spec(spec)
-    except (ConfigError, ValueError, TypeError):
-        return None

@@ -103,8 +103,9 @@ def _check_compatible(circuit: PlasticLayer, data: Dataset, what: str) -> None:
         raise DatasetError(f"{what}: data set has n_out={data.n_out} but the circuit has n_out={circuit.n_out}")
 
 
-def truth_rule(data: Dataset) -> AbstractRule | None:
-    """The ground-truth rule recorded in a synthetic data set's header, if it has one."""
+def truth_rule(data) -> AbstractRule | None:
+    """The ground-truth rule recorded in a simulated data set's header (``data.meta["rule"]``;
+    a :class:`Dataset` or a ``ChoiceDataset``), if it has one."""
     spec = data.meta.get("rule")
     if not spec:
         return None
