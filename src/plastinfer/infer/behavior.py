@@ -62,12 +62,11 @@ class ChoiceFitConfig:
             raise ConfigError("fit: epochs ≥ 0, learning_rate > 0, l1 ≥ 0 and clip ≥ 0 required")
 
 
-_UNROLL = 4  # scan steps per loop iteration: the circuit is tiny, loop overhead dominates on CPU
 
 
 def _subject_nll(circuit: ChoiceCircuit, rule: AbstractRule, w0, inputs: ChoiceInput):
     """Mean BCE of one subject's choices under the model, and its number of choices."""
-    _, rec = rollout(circuit, rule, circuit.init_state(w0), inputs, unroll=_UNROLL)
+    _, rec = rollout(circuit, rule, circuit.init_state(w0), inputs)
     bce = optax.sigmoid_binary_cross_entropy(rec.logit, inputs.choice)
     n = jnp.sum(inputs.valid)
     return jnp.sum(jnp.where(inputs.valid, bce, 0.0)) / jnp.maximum(n, 1)

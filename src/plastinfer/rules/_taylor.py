@@ -172,14 +172,22 @@ class Taylor(AbstractRule):
         xp = jnp.stack([x**i for i in range(a)])  # (A, K, pre)
         yp = jnp.stack([y**i for i in range(b)])  # (B, K, post)
         rp = jnp.stack([r**i for i in range(d)])  # (D, K)
+        if k == 1:
+            # One sample: broadcast-multiply-reduce and rank-one broadcasts only, no dot
+            # products. XLA on CPU fuses these (and their gradients) into a few loops: about
+            # twice as fast per step inside a scan as the einsum form below
+            # (benchmarks/behavior_fit.py). z[α, γ, i] = Σ_{β,δ} θ_{αβγδ} y_i^β r^δ: (A, C, post).
+            z = jnp.sum(theta[..., None] * yp[None, :, None, None, 0] * rp[None, None, None, :, 0, None], axis=(1, 3))
+            dw = None
+            for gamma in reversed(range(c)):  # Horner in w; T_γ = Σ_α z_αγ ⊗ x^α, one reduction
+                term = jnp.sum(z[:, gamma, :, None] * xp[:, 0, None, :], axis=0)
+                dw = term if dw is None else term + w * dw
+            return dw
         # post-side factors z[α, γ, k, i] = Σ_{β,δ} θ_{αβγδ} y_ki^β r_k^δ
         z = jnp.einsum("abcd,bkp,dk->ackp", theta, yp, rp)  # (A, C, K, post)
         dw = None
         for gamma in reversed(range(c)):  # Horner in w: T_0 + w ⊙ (T_1 + w ⊙ (T_2 + …))
-            if k == 1:  # a sum of rank-one broadcasts: XLA fuses it into one pass over (post, pre)
-                term = sum(z[i, gamma, 0][:, None] * xp[i, 0][None, :] for i in range(a))
-            else:  # contract samples and powers together: (post × A·K) @ (A·K × pre)
-                term = jnp.einsum("akp,akq->pq", z[:, gamma], xp) / k
+            term = jnp.einsum("akp,akq->pq", z[:, gamma], xp) / k  # (post × A·K) @ (A·K × pre)
             dw = term if dw is None else term + w * dw
         return dw
 
