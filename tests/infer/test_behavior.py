@@ -62,3 +62,23 @@ def test_readout_mismatch_is_an_error(simulated):
 
     with pytest.raises(DatasetError, match="readout"):
         fit_choices(truth, ChoiceCircuit(readout="two_alternative"), data, progress=False)
+
+
+def test_per_subject_fit_starts_from_one_rule_per_subject():
+    circuit = ChoiceCircuit(readout="two_alternative", trials_per_block=20)
+    data = simulate_choices(jax.random.PRNGKey(5), circuit, parse_equation("x*r"), 3)
+    terms = ("x1w0r1", "x0w1r0")
+    starts = [Taylor.zeros(XWR, active=terms).with_terms({"x1w0r1": v}) for v in (0.5, 1.0, -2.0)]
+    res = fit_choices(starts, circuit, data, config=ChoiceFitConfig(epochs=0, per_subject=True), progress=False)
+    assert [r.coefficients()["x1w0r1"] for r in res.extras["rules"]] == [0.5, 1.0, -2.0]
+    moved = fit_choices(starts, circuit, data, config=ChoiceFitConfig(epochs=3, learning_rate=1e-2, per_subject=True),
+                        progress=False)
+    # three Adam steps move each coefficient by at most 3 × lr from its own start
+    got = np.array([r.coefficients()["x1w0r1"] for r in moved.extras["rules"]])
+    np.testing.assert_allclose(got, [0.5, 1.0, -2.0], atol=3e-2 + 1e-6)
+    from plastinfer._errors import ConfigError
+
+    with pytest.raises(ConfigError, match="one rule per subject"):
+        fit_choices(starts[:2], circuit, data, config=ChoiceFitConfig(epochs=1, per_subject=True), progress=False)
+    with pytest.raises(ConfigError, match="per_subject=True"):
+        fit_choices(starts, circuit, data, config=ChoiceFitConfig(epochs=1), progress=False)

@@ -53,8 +53,8 @@ MODELS = {
 }
 SIM_TRUTH = "x*r - 0.05*w"
 
-FULL = dict(epochs=400, learning_rate=1e-2, l1=1e-2, fractions=(0.5, 0.75), seed=0)
-QUICK = dict(epochs=150, learning_rate=1e-2, l1=1e-2, fractions=(0.75,), seed=0)
+FULL = dict(epochs=400, learning_rate=1e-2, l1=1e-2, fractions=(0.5, 0.75), seed=0, cohorts=3)
+QUICK = dict(epochs=150, learning_rate=1e-2, l1=1e-2, fractions=(0.75,), seed=0, cohorts=1)
 PAPER = {"with_vs_without_w_p": 5e-5, "expectation_p": 0.067, "w_sign": "negative", "n_flies": 18}
 
 
@@ -62,16 +62,29 @@ def _circuit(window: int) -> ChoiceCircuit:
     return ChoiceCircuit(readout="two_alternative", window=window)
 
 
-def _fit(model: str, data: ChoiceDataset, s: dict, progress: bool):
+def _fit(model: str, data: ChoiceDataset, s: dict, progress: bool, warm: list | None = None):
+    """Per-fly fits of ``model`` from zero coefficients and, with ``warm`` (one rule per fly
+    of another model), also from those coefficients; per fly the start with the better
+    in-sample deviance is kept (local optima: the nested model must not end worse than
+    the model it contains). Returns circuit, rules, coefficients by label, in-sample
+    deviance and, per fly, whether the warm start won."""
     spec = MODELS[model]
     circuit = _circuit(spec["window"])
-    rule = Taylor.zeros(XWR, active=spec["terms"])
+    zero = Taylor.zeros(XWR, active=spec["terms"])
     cfg = ChoiceFitConfig(epochs=s["epochs"], learning_rate=s["learning_rate"], l1=s["l1"], per_subject=True,
                           seed=s["seed"])
-    res = fit_choices(rule, circuit, data, config=cfg, progress=progress)
-    rules = res.extras["rules"]
+    starts = [zero]
+    if warm is not None:
+        starts.append([zero.with_terms({t: v for t, v in r.coefficients().items() if t in spec["terms"]}) for r in warm])
+    fits = []
+    for start in starts:
+        rules = fit_choices(start, circuit, data, config=cfg, progress=progress).extras["rules"]
+        fits.append((rules, np.asarray(_deviance(rules, circuit, data, noise_seed=s["seed"]))))
+    best = np.argmax(np.stack([d for _, d in fits]), axis=0)
+    rules = [fits[b][0][i] for i, b in enumerate(best)]
+    dev = [float(fits[b][1][i]) for i, b in enumerate(best)]
     coefs = {LABELS[t]: [float(r.coefficients()[t]) for r in rules] for t in spec["terms"]}
-    return circuit, res, rules, coefs
+    return circuit, rules, coefs, dev, (best == 1).tolist()
 
 
 def _deviance(rules, circuit, data, seed=1, noise_seed=None):
@@ -89,13 +102,14 @@ def run(out: Path, quick: bool = False, progress: bool = True, data: str | Path 
     n = flies.n_subjects
     print(f"[mehta-fly] {n} flies from {root} ({int(flies.n_choices.min())}–{int(flies.n_choices.max())} trials each)")
 
-    # 1. three rule families, per fly
-    fits, devs, coefs = {}, {}, {}
-    for m in MODELS:
-        print(f"[mehta-fly] fit '{m}' to every fly ({s['epochs']} Adam steps, all flies in one vmap)")
-        circuit, res, rules, coefs[m] = _fit(m, flies, s, progress)
-        fits[m] = (circuit, rules)
-        devs[m] = _deviance(rules, circuit, flies, noise_seed=s["seed"])  # in sample, as Fig. 4D
+    # 1. three rule families, per fly (the larger models also warm-started, see _fit)
+    fits, devs, coefs, warm_won = {}, {}, {}, {}
+    for m, warm in (("without_w", None), ("with_w", "without_w"), ("with_w_raw_reward", "with_w")):
+        print(f"[mehta-fly] fit '{m}' to every fly ({s['epochs']} Adam steps, all flies in one vmap"
+              f"{'' if warm is None else f'; from zero and from the {warm} fit'})")
+        circuit, rules, coefs[m], devs[m], warm_won[m] = _fit(m, flies, s, progress,
+                                                              warm=None if warm is None else fits[warm][1])
+        fits[m] = (circuit, rules)  # devs: in sample, as Fig. 4D
     cmp_w = paired_comparison(devs["without_w"], devs["with_w"], names=("without_w", "with_w"))
     cmp_e = paired_comparison(devs["with_w_raw_reward"], devs["with_w"], names=("raw_reward", "expectation"))
     w = np.asarray(coefs["with_w"]["w"])
@@ -106,10 +120,10 @@ def run(out: Path, quick: bool = False, progress: bool = True, data: str | Path 
         head, tail = flies.split_session(frac)
         print(f"[mehta-fly] held-out: fit the first {frac:.0%} of each session, test on the rest")
         row = {}
-        for m in ("without_w", "with_w"):
-            circuit, _, rules, c = _fit(m, head, s, progress)
-            row[m] = {"train": _deviance(rules, circuit, head, noise_seed=s["seed"]), "test": _deviance(rules, circuit, tail),
-                      "w": c.get("w")}
+        circuit, rules0, c0, dev0, _ = _fit("without_w", head, s, progress)
+        circuit, rules1, c1, dev1, _ = _fit("with_w", head, s, progress, warm=rules0)
+        for m, rules, c, dev in (("without_w", rules0, c0, dev0), ("with_w", rules1, c1, dev1)):
+            row[m] = {"train": dev, "test": _deviance(rules, circuit, tail), "w": c.get("w")}
         good = np.asarray(row["with_w"]["test"]) > 0
         row["n_positive_test"] = int(good.sum())
         row["with_vs_without_w_test"] = paired_comparison(row["without_w"]["test"], row["with_w"]["test"],
@@ -118,11 +132,15 @@ def run(out: Path, quick: bool = False, progress: bool = True, data: str | Path 
         row["w_negative_in_poor_flies"] = int(np.sum(np.asarray(row["with_w"]["w"])[~good] < 0))
         heldout[f"{int(frac * 100)}%"] = row
 
-    # 3. simulated flies with a known negative weight term
-    print(f"[mehta-fly] control: {n} simulated flies with Δw = {SIM_TRUTH}, fitted the same way")
-    sim = simulate_choices(jax.random.PRNGKey(7), _circuit(10), parse_equation(SIM_TRUTH), n)
-    _, _, _, sim_coefs = _fit("with_w", sim, s, progress)
-    sim_w = np.asarray(sim_coefs["w"])
+    # 3. simulated flies with a known negative weight term, fitted by the same pipeline
+    cohorts = []
+    for c in range(s["cohorts"]):
+        print(f"[mehta-fly] control {c + 1}/{s['cohorts']}: {n} simulated flies with Δw = {SIM_TRUTH}")
+        sim = simulate_choices(jax.random.PRNGKey(7 + c), _circuit(10), parse_equation(SIM_TRUTH), n)
+        _, sim_rules0, _, _, _ = _fit("without_w", sim, s, progress)
+        _, _, sim_coefs, _, _ = _fit("with_w", sim, s, progress, warm=sim_rules0)
+        cohorts.append(np.asarray(sim_coefs["w"]))
+    sim_w = np.concatenate(cohorts)
 
     rows = [
         ("flies", f"{n}", f"{PAPER['n_flies']}"),
@@ -134,7 +152,10 @@ def run(out: Path, quick: bool = False, progress: bool = True, data: str | Path 
         ("with vs without w: Wilcoxon p", _p(cmp_w["p_value"]), f"{PAPER['with_vs_without_w_p']:g}"),
         ("expectation vs raw reward: flies better", f"{cmp_e['n_expectation_better']}/{n}", "majority"),
         ("expectation vs raw reward: Wilcoxon p", _p(cmp_e["p_value"]), f"{PAPER['expectation_p']:g}"),
-        ("simulated flies: w < 0 (truth −0.05)", f"{int(np.sum(sim_w < 0))}/{n}", "(all, required)"),
+        ("simulated flies: w < 0 (truth −0.05)", f"{int(np.sum(sim_w < 0))}/{sim_w.size}", "(all, required)"),
+        ("simulated flies: largest w", f"{sim_w.max():+.4f}", "< 0"),
+        ("warm start kept: with_w / raw reward", f"{sum(warm_won['with_w'])} / {sum(warm_won['with_w_raw_reward'])}",
+         "—"),
     ]
     for k, row in heldout.items():
         rows.append((f"held-out {k}: flies with test deviance > 0", f"{row['n_positive_test']}/{n}", "some"))
@@ -153,8 +174,11 @@ def run(out: Path, quick: bool = False, progress: bool = True, data: str | Path 
         "w_median": float(np.median(w)),
         "w_negative": int(np.sum(w < 0)),
         "heldout": heldout,
-        "simulated": {"truth": SIM_TRUTH, "w": sim_w.tolist(), "w_negative": int(np.sum(sim_w < 0)),
-                      "all_negative": bool(np.all(sim_w < 0))},
+        "warm_start_kept": warm_won,
+        "simulated": {"truth": SIM_TRUTH, "cohorts": len(cohorts), "w": [c.tolist() for c in cohorts],
+                      "w_negative": int(np.sum(sim_w < 0)), "n": int(sim_w.size), "w_max": float(sim_w.max()),
+                      "all_negative": bool(np.all(sim_w < 0)),
+                      "all_negative_per_cohort": [bool(np.all(c < 0)) for c in cohorts]},
         "paper": PAPER,
     }
     finish(out, "mehta-fly", results, {**s, "data": str(root)}, t0, figures)

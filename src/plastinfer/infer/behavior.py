@@ -139,7 +139,7 @@ def unstack_rules(rule: AbstractRule, n: int) -> list[AbstractRule]:
 
 
 def fit_choices(
-    rule: AbstractRule,
+    rule: AbstractRule | list[AbstractRule],
     circuit: ChoiceCircuit,
     data: ChoiceDataset,
     *,
@@ -153,7 +153,9 @@ def fit_choices(
     ``config.per_subject`` every subject gets its own copy of ``rule`` and the result's
     ``rule`` has a leading subject axis (see :func:`unstack_rules`;
     ``result.extras["rules"]`` holds the list); ``history["theta"]`` is then
-    ``(epochs + 1, subjects, n_terms)``.
+    ``(epochs + 1, subjects, n_terms)``. A per-subject fit may also start from a list of
+    rules, one per subject (same family and shape) — e.g. a nested model warm-started from
+    the smaller model's fit.
 
     Noisy odor patterns are drawn once per subject (``config.seed``) and kept through the
     fit; initial weights are resampled at every update. Non-finite updates (a diverging
@@ -161,14 +163,20 @@ def fit_choices(
     """
     _check(circuit, data)
     cfg = config
+    if isinstance(rule, (list, tuple)):
+        if not cfg.per_subject or len(rule) != data.n_subjects:
+            raise ConfigError(f"fit: a list of {len(rule)} starting rules needs per_subject=True and one rule per "
+                              f"subject ({data.n_subjects})")
+        start = stack_rules(list(rule))
+        rule = rule[0]
+    else:
+        start = stack_rules([rule] * data.n_subjects) if cfg.per_subject else rule
     key = jax.random.PRNGKey(cfg.seed)
     key, k_in = jax.random.split(key)
     inputs = choice_inputs(data, circuit, k_in)
     n = data.n_subjects
     opt = _make_optimizer(cfg)
-    if cfg.per_subject:
-        rule = stack_rules([rule] * n)
-    params, static = eqx.partition(rule, eqx.is_inexact_array)
+    params, static = eqx.partition(start, eqx.is_inexact_array)
     opt_state = jax.vmap(opt.init)(params) if cfg.per_subject else opt.init(params)
     epoch_fn = _per_subject_epoch if cfg.per_subject else _shared_epoch
 
