@@ -3,9 +3,11 @@
 from ._base import AbstractCircuit, rollout, rollouts
 from ._choice import PAPER_BLOCKS, ChoiceCircuit, ChoiceInput, ChoiceRecord, ChoiceState
 from ._feedforward import LayerInput, LayerRecord, LayerState, PlasticLayer
+from ._lateral import LateralNetwork, LateralRecord, LateralState
 
 __all__ = ["AbstractCircuit", "rollout", "rollouts", "PlasticLayer", "LayerState", "LayerInput", "LayerRecord",
-           "ChoiceCircuit", "ChoiceState", "ChoiceInput", "ChoiceRecord", "PAPER_BLOCKS"]
+           "ChoiceCircuit", "ChoiceState", "ChoiceInput", "ChoiceRecord", "PAPER_BLOCKS",
+           "LateralNetwork", "LateralState", "LateralRecord"]
 
 from ._spec import circuit_from_spec  # noqa: E402
 
