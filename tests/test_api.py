@@ -27,3 +27,13 @@ def test_readme_choice_tour_runs_at_small_size():
         dev[name] = pi.evaluate_choices(fit.extras["rules"], circuit, flies)["percent_deviance"]
     out = pi.paired_comparison(dev["without_w"], dev["with_w"], names=("without_w", "with_w"))
     assert out["n"] == 3 and len(out["difference"]) == 3
+
+
+def test_readme_meta_tour_runs_at_small_size():
+    circuit = pi.PlasticLayer(n_in=3, n_out=1, nonlinearity="linear", eta=1 / 20, init_std=0.1)
+    task = pi.FunctionTask(circuit, pi.GaussianDatasets(n_in=3), n_steps=50, n_datasets=4)
+    start = pi.Taylor.init(jax.random.PRNGKey(1), scale=0.1)
+    fit = pi.meta_fit(start, task, config=pi.MetaConfig(method="CMA_ES", generations=3, l1=0.05), reference=pi.oja(),
+                      progress=False)
+    assert fit.history["angle_deg"].shape == (4,) and 0 <= pi.rule_angle(fit.rule, pi.oja()) <= 180
+    assert pi.evaluate_meta(pi.oja(), task, jax.random.PRNGKey(2))["mean"] < 0.3

@@ -3,11 +3,12 @@
 The public API; everything else is private. See the README for a tour.
 """
 
-from .analysis import coefficient_conditioning, paired_comparison, percent_deviance_explained, r2_score
-from .circuits import ChoiceCircuit, AbstractCircuit, LayerInput, LayerState, PlasticLayer, circuit_from_spec, rollout, rollouts
+from .analysis import rule_angle, coefficient_conditioning, paired_comparison, percent_deviance_explained, r2_score
+from .circuits import LateralNetwork, ChoiceCircuit, AbstractCircuit, LayerInput, LayerState, PlasticLayer, circuit_from_spec, rollout, rollouts
 from .data import ChoiceDataset, Dataset, load_choice_csv, load_fly_folders, simulate, simulate_choices
-from .infer import ChoiceFitConfig, evaluate_choices, fit_choices, FitResult, TrajectoryFitConfig, evaluate, fit_trajectory
+from .infer import MetaConfig, meta_fit, evaluate_meta, ChoiceFitConfig, evaluate_choices, fit_choices, FitResult, TrajectoryFitConfig, evaluate, fit_trajectory
 from .infer._run import load_rule
+from .objectives import FunctionTask, GaussianDatasets, pc_distance
 from .rules import (
     AbstractRule,
     MLPRule,
@@ -62,4 +63,12 @@ __all__ = [
     "evaluate_choices",
     "percent_deviance_explained",
     "paired_comparison",
+    "LateralNetwork",
+    "FunctionTask",
+    "GaussianDatasets",
+    "pc_distance",
+    "MetaConfig",
+    "meta_fit",
+    "evaluate_meta",
+    "rule_angle",
 ]

@@ -1,0 +1,82 @@
+"""Speed of function meta-learning (Confavreux et al. 2020, §3.1).
+
+1. Wall time until the CMA-ES mean rule is within 10° of Oja's rule for a linear neuron
+   with N = 100 inputs (27-term Taylor rule from N(0, 0.1²), 20 data sets of 200 samples
+   per generation, 200 batch steps, L1 0.05) — target under 2 minutes on 2 CPU cores.
+2. Candidate-rule evaluations per second (one evaluation = one inner loop: a circuit
+   learning on one data set), population × data sets in one ``vmap``, for N = 100 and for
+   N = 1000 (an order of magnitude beyond the paper's largest network).
+
+    python benchmarks/meta_learning.py [--max-generations 1500] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import jax
+import jax.numpy as jnp
+
+from plastinfer import Taylor, oja
+from plastinfer.experiments._common import machine
+from plastinfer.experiments.confavreux import fig1_task
+from plastinfer.infer import MetaConfig, meta_fit
+
+
+def time_to_oja(n: int, max_generations: int, n_steps: int, n_datasets: int) -> dict:
+    task = fig1_task(n, n_steps, n_datasets)
+    start = Taylor.init(jax.random.PRNGKey(100), scale=0.1)
+    cfg = MetaConfig(generations=max_generations, l1=0.05, sigma_init=0.1, stop_angle_deg=10.0)
+    t0 = time.perf_counter()
+    res = meta_fit(start, task, config=cfg, reference=oja(), progress=False)
+    wall = time.perf_counter() - t0
+    return {"n_inputs": n, "reached_10_deg": bool(res.metrics["angle_deg"] <= 10.0),
+            "final_angle_deg": res.metrics["angle_deg"], "generations": res.metrics["generations_run"],
+            "seconds": wall, "first_generation_seconds_incl_compile": res.metrics["first_generation_seconds"],
+            "evaluations_per_second": res.metrics["evaluations_per_second"], "equation": res.rule.equation()}
+
+
+def throughput(n: int, population: int = 16, n_datasets: int = 20, n_steps: int = 200) -> dict:
+    task = fig1_task(n, n_steps, n_datasets)
+    base = Taylor.init(jax.random.PRNGKey(0), scale=0.1)
+    thetas = 0.1 * jax.random.normal(jax.random.PRNGKey(1), (population,) + base.theta.shape)
+    f = jax.jit(jax.vmap(lambda th, k: task.loss(Taylor(th, base.variables, base.order, base.active), k),
+                         in_axes=(0, None)))
+    jax.block_until_ready(f(thetas, jax.random.PRNGKey(2)))
+    t0 = time.perf_counter()
+    reps = 3
+    for i in range(reps):
+        jax.block_until_ready(f(thetas, jax.random.PRNGKey(3 + i)))
+    dt = (time.perf_counter() - t0) / reps
+    return {"n_inputs": n, "population": population, "datasets": n_datasets, "inner_steps": n_steps,
+            "seconds_per_generation": dt, "evaluations_per_second": population * n_datasets / dt}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--max-generations", type=int, default=1500)
+    p.add_argument("--quick", action="store_true", help="N = 3 time-to-Oja only, and N = 100 throughput")
+    args = p.parse_args()
+    m = machine()
+    print(f"machine: {m['device']} ({m['platform']}), {m['cpu_count']} CPUs, jax {m['jax']}")
+    sizes = (3,) if args.quick else (3, 100)
+    out = {"machine": m, "time_to_oja": [], "throughput": []}
+    for n in sizes:
+        r = time_to_oja(n, args.max_generations, 200, 20)
+        out["time_to_oja"].append(r)
+        status = "reached" if r["reached_10_deg"] else "NOT reached"
+        print(f"N = {n}: 10° to Oja {status} after {r['generations']} generations, {r['seconds']:.1f} s "
+              f"(final {r['final_angle_deg']:.1f}°; {r['evaluations_per_second']:.0f} evaluations/s)"
+              + ("   target < 120 s" if n == 100 else ""))
+    for n in ((100,) if args.quick else (100, 1000)):
+        t = throughput(n)
+        out["throughput"].append(t)
+        print(f"throughput N = {n}: {t['evaluations_per_second']:.0f} inner loops/s "
+              f"({t['seconds_per_generation']:.2f} s per generation of {t['population']} × {t['datasets']})")
+    print(json.dumps(out, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
