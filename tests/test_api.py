@@ -31,7 +31,7 @@ def test_readme_choice_tour_runs_at_small_size():
 
 def test_readme_meta_tour_runs_at_small_size():
     circuit = pi.PlasticLayer(n_in=3, n_out=1, nonlinearity="linear", eta=1 / 20, init_std=0.1)
-    task = pi.FunctionTask(circuit, pi.GaussianDatasets(n_in=3), n_steps=50, n_datasets=4)
+    task = pi.FunctionTask(circuit, pi.GaussianDatasets(n_in=3), n_steps=150, n_datasets=4)
     start = pi.Taylor.init(jax.random.PRNGKey(1), scale=0.1)
     fit = pi.meta_fit(start, task, config=pi.MetaConfig(method="CMA_ES", generations=3, l1=0.05), reference=pi.oja(),
                       progress=False)

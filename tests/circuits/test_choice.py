@@ -22,8 +22,10 @@ def test_closed_loop_and_driven_modes_agree_on_the_same_choices(readout):
     _, rec2 = rollouts(circuit, rule, states, driven, record_weights=True)
     v = np.asarray(rec.valid)
     assert v.sum(axis=1).min() >= 90  # every session ran its trials
-    np.testing.assert_array_equal(np.asarray(rec.logit)[v], np.asarray(rec2.logit)[v])
-    np.testing.assert_array_equal(np.asarray(rec.w)[v], np.asarray(rec2.w)[v])
+    # equal up to float32 rounding (the two modes compile to differently fused programs)
+    np.testing.assert_allclose(np.asarray(rec.logit)[v], np.asarray(rec2.logit)[v], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(rec.w)[v], np.asarray(rec2.w)[v], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(rec.choice)[v], np.asarray(rec2.choice)[v])
     assert float(jnp.abs(rec.w[:, -1]).max()) > 0.1  # and plasticity did something
 
 
