@@ -32,7 +32,7 @@ from ..analysis import angles_per_rule, rule_angle  # noqa: E402
 from ..analysis import figures as figs  # noqa: E402
 from ..circuits import LateralNetwork, PlasticLayer  # noqa: E402
 from ..infer import MetaConfig, meta_fit  # noqa: E402
-from ..objectives import FunctionTask, GaussianDatasets, linear_spectrum  # noqa: E402
+from ..objectives import FunctionTask, GaussianDatasets, linear_spectrum, pc_distances  # noqa: E402
 from ..rules import Taylor, anti_hebb, oja  # noqa: E402
 from . import Experiment  # noqa: E402
 from ._common import finish, side_by_side  # noqa: E402
@@ -60,13 +60,7 @@ def _per_output_distance(task: FunctionTask, rule, key) -> np.ndarray:
     data = task.datasets.sample(k_data, HELD_OUT)
     keys = jax.random.split(k_init, HELD_OUT)
 
-    @jax.jit
-    def one(d, k):
-        w = task.inner(rule, d, k).w
-        p = d.pcs[: w.shape[0]]
-        return jax.numpy.minimum(jax.numpy.linalg.norm(w - p, axis=1), jax.numpy.linalg.norm(w + p, axis=1))
-
-    return np.asarray(jax.vmap(one)(data, keys))
+    return np.asarray(jax.jit(jax.vmap(lambda d, k: pc_distances(task.inner(rule, d, k).w, d.pcs)))(data, keys))
 
 
 def _first_below(angles: np.ndarray, limit: float) -> int | None:

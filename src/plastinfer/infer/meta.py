@@ -205,7 +205,7 @@ def meta_fit(
         if cfg.stop_angle_deg is not None and reference is not None and history["angle_deg"][-1] <= cfg.stop_angle_deg:
             break
     elapsed = time.perf_counter() - t0
-    fitted = current(mean if done else flat)
+    fitted = current(mean)
     evaluations = done * pop_size * task.n_datasets
     metrics: dict[str, Any] = {
         "method": cfg.method,

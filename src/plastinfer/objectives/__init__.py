@@ -8,8 +8,9 @@ from ._function import (
     firing_rate_error,
     linear_spectrum,
     pc_distance,
+    pc_distances,
     pc_objective,
 )
 
-__all__ = ["FunctionTask", "GaussianDatasets", "InputData", "pc_distance", "pc_objective", "firing_rate_error",
+__all__ = ["FunctionTask", "GaussianDatasets", "InputData", "pc_distance", "pc_distances", "pc_objective", "firing_rate_error",
            "linear_spectrum", "DIVERGED_LOSS"]

@@ -88,6 +88,12 @@ def linear_spectrum(n_components: int, largest: float = 1.0, smallest: float = 0
     return tuple(float(largest - i * step) for i in range(n_components))
 
 
+def pc_distances(w: Array, pcs: Array) -> Array:
+    """``(M,)`` sign-invariant distance of each output's weights ``w[i]`` to ``±pcs[i]``."""
+    p = pcs[: w.shape[0]]
+    return jnp.minimum(jnp.linalg.norm(w - p, axis=1), jnp.linalg.norm(w + p, axis=1))
+
+
 def pc_distance(w: Array, pcs: Array) -> Array:
     r"""Sign-invariant distance of each output's weights to its principal vector, summed:
 
@@ -96,11 +102,7 @@ def pc_distance(w: Array, pcs: Array) -> Array:
     (Confavreux et al. 2020, Eq. 5 for one output, Eq. 9 for ``M``). ``w``: ``(M, n_in)``;
     ``pcs``: at least ``M`` rows.
     """
-    m = w.shape[0]
-    p = pcs[:m]
-    plus = jnp.linalg.norm(w - p, axis=1)
-    minus = jnp.linalg.norm(w + p, axis=1)
-    return jnp.sum(jnp.minimum(plus, minus))
+    return jnp.sum(pc_distances(w, pcs))
 
 
 def pc_objective(state: Any, data: InputData) -> Array:
