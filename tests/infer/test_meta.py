@@ -68,3 +68,11 @@ def test_bad_configs_are_rejected():
         MetaConfig(method="CMA-ESS")
     with pytest.raises(ConfigError, match="generations"):
         MetaConfig(generations=0)
+
+
+def test_gradient_method_warns_when_the_start_diverges_everywhere(tiny):
+    # a large constant term drives every weight past the clip: loss pinned at DIVERGED_LOSS, zero gradient
+    start = Taylor.zeros().with_terms({"x0y0w0": 1e6, "x1y1w0": 1e6})
+    with pytest.warns(RuntimeWarning, match="diverges on every data set"):
+        res = meta_fit(start, tiny, config=MetaConfig(method="gradient", generations=2), progress=False)
+    assert np.all(np.isfinite(res.history["loss"]))

@@ -64,3 +64,15 @@ def test_task_checks_sizes():
         FunctionTask(PlasticLayer(3, 1, "linear"), GaussianDatasets(4))
     with pytest.raises(ValueError, match="floor"):
         GaussianDatasets(4, top=(0.05,), floor=0.1)
+
+
+def test_first_order_x_or_y_terms_are_invisible_on_centred_batches():
+    # batch learning on centred data: mean_k x_kj = 0 and mean_k y_k = w·mean_k x_k = 0, so the terms
+    # x·w^c and y·w^c add exactly nothing to Δw — flat directions only the L1 penalty constrains
+    task = _task(n=5, steps=80, datasets=3)
+    key = jax.random.PRNGKey(3)
+    base = float(task.loss(oja(), key))
+    flat = Taylor.zeros().with_terms({"x1y1w0": 1.0, "x0y2w1": -1.0, "x1y0w0": 0.7, "x0y1w1": -0.5, "x1y0w2": 0.3})
+    seen = Taylor.zeros().with_terms({"x1y1w0": 1.0, "x0y2w1": -1.0, "x2y0w1": 0.7})
+    assert abs(float(task.loss(flat, key)) - base) < 1e-4
+    assert abs(float(task.loss(seen, key)) - base) > 1e-2

@@ -37,8 +37,11 @@ from ..rules import Taylor, anti_hebb, oja  # noqa: E402
 from . import Experiment  # noqa: E402
 from ._common import finish, side_by_side  # noqa: E402
 
-FIG1_FULL = dict(sizes=(3, 100), restarts=3, generations=600, n_steps=200, n_datasets=20, l1=0.05, sigma=0.1)
-FIG1_QUICK = dict(sizes=(3, 100), restarts=1, generations=250, n_steps=100, n_datasets=8, l1=0.05, sigma=0.1)
+FIG1_FULL = dict(sizes=(3, 100), restarts=3, generations=600, gradient_steps=400, n_steps=200, n_datasets=20,
+                 l1=0.05, sigma=0.1, learning_rate=0.01)
+FIG1_QUICK = dict(sizes=(3, 100), restarts=1, generations=250, gradient_steps=250, n_steps=100, n_datasets=8,
+                  l1=0.05, sigma=0.1, learning_rate=0.01)
+METHODS = ("CMA_ES", "gradient")  # the paper's evolution strategy, and gradients through the inner loop
 FIG2_FULL = dict(sizes=(5, 50), restarts=2, generations=800, n_steps=600, n_datasets=20, l1=0.05, sigma=0.1)
 FIG2_QUICK = dict(sizes=(5,), restarts=1, generations=40, n_steps=300, n_datasets=4, l1=0.05, sigma=0.1)
 HELD_OUT = 50  # fresh data sets for the final check
@@ -73,51 +76,67 @@ def run_fig1(out: Path, quick: bool = False, progress: bool = True) -> dict:
     s = FIG1_QUICK if quick else FIG1_FULL
     t0 = time.perf_counter()
     ref = oja()
-    results: dict = {"sizes": {}, "paper": {"angle_to_oja_deg": "recovered (Fig. 1B, C), up to 100 inputs"}}
-    runs = {}
+    results: dict = {"sizes": {}, "paper": {"angle_to_oja_deg": "recovered (Fig. 1B, C), up to 100 inputs; CMA-ES"}}
+    runs: dict = {}
     for n in s["sizes"]:
         task = fig1_task(n, s["n_steps"], s["n_datasets"])
-        fits = []
-        for r in range(s["restarts"]):
-            print(f"[confavreux-fig1] N = {n}, restart {r + 1}/{s['restarts']}: CMA-ES, {s['generations']} generations")
-            start = Taylor.init(jax.random.PRNGKey(100 + r), scale=0.1)
-            cfg = MetaConfig(generations=s["generations"], l1=s["l1"], sigma_init=s["sigma"], seed=r)
-            fits.append(meta_fit(start, task, config=cfg, reference=ref, progress=progress))
-        runs[n] = fits
-        angles = [f.metrics["angle_deg"] for f in fits]
-        best = fits[int(np.argmin(angles))]
-        dist = _per_output_distance(task, best.rule, jax.random.PRNGKey(7))[:, 0]
         oja_dist = _per_output_distance(task, ref, jax.random.PRNGKey(7))[:, 0]
-        results["sizes"][str(n)] = {
-            "angle_to_oja_deg": angles,
-            "median_angle_to_oja_deg": float(np.median(angles)),
-            "generation_angle_le_10": [_first_below(f.history["angle_deg"], 10.0) for f in fits],
-            "theta": [{k: v for k, v in f.rule.coefficients().items() if abs(v) >= 0.01} for f in fits],
-            "equation": [f.rule.equation() for f in fits],
-            "seconds": [f.metrics["seconds"] for f in fits],
-            "evaluations_per_second": [f.metrics["evaluations_per_second"] for f in fits],
-            "held_out_distance_to_pc1": {"found_median": float(np.median(dist)), "oja_median": float(np.median(oja_dist))},
-        }
+        results["sizes"][str(n)] = {}
+        for method in METHODS:
+            fits = []
+            for r in range(s["restarts"]):
+                steps = s["generations"] if method == "CMA_ES" else s["gradient_steps"]
+                print(f"[confavreux-fig1] N = {n}, {method}, restart {r + 1}/{s['restarts']}: {steps} "
+                      f"{'generations' if method == 'CMA_ES' else 'Adam steps'}")
+                start = Taylor.init(jax.random.PRNGKey(100 + r), scale=0.1)
+                cfg = MetaConfig(method=method, generations=steps, l1=s["l1"], sigma_init=s["sigma"],
+                                 learning_rate=s["learning_rate"], seed=r)
+                fits.append(meta_fit(start, task, config=cfg, reference=ref, progress=progress))
+            runs[(n, method)] = fits
+            angles = [f.metrics["angle_deg"] for f in fits]
+            best = fits[int(np.argmin(angles))]
+            dist = _per_output_distance(task, best.rule, jax.random.PRNGKey(7))[:, 0]
+            results["sizes"][str(n)][method] = {
+                "angle_to_oja_deg": angles,
+                "median_angle_to_oja_deg": float(np.median(angles)),
+                "iteration_angle_le_10": [_first_below(f.history["angle_deg"], 10.0) for f in fits],
+                "theta": [{k: v for k, v in f.rule.coefficients().items() if abs(v) >= 0.01} for f in fits],
+                "equation": [f.rule.equation() for f in fits],
+                "seconds": [f.metrics["seconds"] for f in fits],
+                "evaluations_per_second": [f.metrics["evaluations_per_second"] for f in fits],
+                "held_out_distance_to_pc1": {"found_median": float(np.median(dist)),
+                                             "oja_median": float(np.median(oja_dist))},
+            }
     rows = []
-    for n, r in results["sizes"].items():
-        rows.append((f"N = {n}: angle to Oja (°), per restart", ", ".join(f"{a:.1f}" for a in r["angle_to_oja_deg"]),
-                     "≤ 10 (issue); 'recovered'"))
-        rows.append((f"N = {n}: first generation ≤ 10°", str(r["generation_angle_le_10"]), "—"))
-        rows.append((f"N = {n}: held-out ‖w − PC1‖ found / Oja", f"{r['held_out_distance_to_pc1']['found_median']:.3f}"
-                     f" / {r['held_out_distance_to_pc1']['oja_median']:.3f}", "—"))
-        rows.append((f"N = {n}: wall time per restart (s)", ", ".join(f"{t:.0f}" for t in r["seconds"]), "—"))
+    for n, per in results["sizes"].items():
+        for method, r in per.items():
+            tag = f"N = {n}, {method}"
+            rows.append((f"{tag}: angle to Oja (°), per restart", ", ".join(f"{a:.1f}" for a in r["angle_to_oja_deg"]),
+                         "≤ 10 (issue); 'recovered'"))
+            rows.append((f"{tag}: first iteration ≤ 10°", str(r["iteration_angle_le_10"]), "—"))
+            rows.append((f"{tag}: held-out ‖w − PC1‖ found / Oja",
+                         f"{r['held_out_distance_to_pc1']['found_median']:.3f}"
+                         f" / {r['held_out_distance_to_pc1']['oja_median']:.3f}", "—"))
+            rows.append((f"{tag}: wall time per restart (s)", ", ".join(f"{t:.0f}" for t in r["seconds"]), "—"))
     print(side_by_side(rows, "confavreux-fig1: Oja's rule from the PC1 objective"))
-    for n, r in results["sizes"].items():
-        print(f"  N = {n}, best restart: {min(zip(r['angle_to_oja_deg'], r['equation']))[1]}")
-    results["angle_to_oja_deg"] = {n: r["median_angle_to_oja_deg"] for n, r in results["sizes"].items()}
-    results["theta"] = {n: r["theta"][int(np.argmin(r["angle_to_oja_deg"]))] for n, r in results["sizes"].items()}
-    results["all_within_10_deg"] = bool(all(min(r["angle_to_oja_deg"]) <= 10.0 for r in results["sizes"].values()))
+    for n, per in results["sizes"].items():
+        for method, r in per.items():
+            print(f"  N = {n}, {method}, best restart: {min(zip(r['angle_to_oja_deg'], r['equation']))[1]}")
+    results["angle_to_oja_deg"] = {m: {n: per[m]["median_angle_to_oja_deg"] for n, per in results["sizes"].items()}
+                                   for m in METHODS}
+    results["theta"] = {m: {n: per[m]["theta"][int(np.argmin(per[m]["angle_to_oja_deg"]))]
+                            for n, per in results["sizes"].items()} for m in METHODS}
+    results["all_within_10_deg"] = {m: bool(all(min(per[m]["angle_to_oja_deg"]) <= 10.0
+                                                for per in results["sizes"].values())) for m in METHODS}
     figures = []
-    for n, fits in runs.items():
+    for (n, method), fits in runs.items():
         f = fits[int(np.argmin([x.metrics["angle_deg"] for x in fits]))]
-        figures.append(figs.plot_coefficients(f.history["theta"], f.names, out / f"fig1b_coefficients_N{n}.png",
-                                              title=f"Fig. 1B: coefficients over CMA-ES generations (N = {n})"))
-    figures.append(_plot_runs(runs, out / "fig1c_loss_angle.png", "Fig. 1C"))
+        figures.append(figs.plot_coefficients(
+            f.history["theta"], f.names, out / f"fig1b_coefficients_N{n}_{method}.png",
+            title=f"Fig. 1B: coefficients over {'CMA-ES generations' if method == 'CMA_ES' else 'Adam steps'} "
+                  f"(N = {n})"))
+    figures.append(_plot_runs({f"N = {n}, {m}": v for (n, m), v in runs.items()}, out / "fig1c_loss_angle.png",
+                              "Fig. 1C"))
     finish(out, "confavreux-fig1", results, dict(s), t0, figures)
     return results
 
@@ -126,12 +145,12 @@ def _plot_runs(runs: dict, path: Path, title: str, keys=("best_loss", "angle_deg
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
     for n, fits in runs.items():
         for i, f in enumerate(fits):
-            kw = dict(color=f"C{list(runs).index(n)}", alpha=0.8, label=f"N = {n}" if i == 0 else None)
+            kw = dict(color=f"C{list(runs).index(n)}", alpha=0.8, label=(n if isinstance(n, str) else f"N = {n}") if i == 0 else None)
             ax[0].semilogy(f.history[keys[0]], **kw)
             ax[1].plot(f.history[keys[1]], **kw)
-    ax[0].set_xlabel("generation")
-    ax[0].set_ylabel("best loss in population (incl. L1)")
-    ax[1].set_xlabel("generation")
+    ax[0].set_xlabel("generation (ES) / step (gradient)")
+    ax[0].set_ylabel("loss incl. L1 (ES: best in population)")
+    ax[1].set_xlabel("generation (ES) / step (gradient)")
     ax[1].set_ylabel("angle to the reference rule (°)")
     ax[1].axhline(10, color="k", lw=0.5, ls="--")
     ax[0].legend(fontsize=8)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -38,7 +39,7 @@ from jaxtyping import PyTree
 
 from .._errors import ConfigError
 from ..analysis._angles import rule_angle, rule_coefficients
-from ..objectives import FunctionTask
+from ..objectives import DIVERGED_LOSS, FunctionTask
 from ..rules import AbstractRule
 from ._result import FitResult
 from .trajectory import _progress
@@ -183,6 +184,10 @@ def meta_fit(
         if cfg.method == "gradient":
             flat, opt_state, fit, raw = step(flat, opt_state, sub)
             fit = np.asarray(fit)[None]
+            if g == 0 and float(raw) >= DIVERGED_LOSS:
+                warnings.warn("meta: the starting rule diverges on every data set, so its gradient is zero and "
+                              "gradient meta-learning cannot move; start from smaller coefficients or use an "
+                              "evolution strategy (method='CMA_ES')", RuntimeWarning, stacklevel=2)
             mean = flat
         else:
             state, fit, raw = generation(state, sub)
