@@ -19,11 +19,11 @@ import json
 import time
 
 import jax
-import jax.numpy as jnp
 
 from plastinfer import Taylor, oja
 from plastinfer.experiments._common import machine
 from plastinfer.experiments.confavreux import fig1_task
+from plastinfer._errors import ConfigError
 from plastinfer.infer import MetaConfig, meta_fit
 
 
@@ -63,12 +63,18 @@ def main() -> None:
     p.add_argument("--methods", default="CMA_ES,gradient", help="comma-separated meta-optimisers to time")
     p.add_argument("--quick", action="store_true", help="N = 3 time-to-Oja only, and N = 100 throughput")
     args = p.parse_args()
+    methods = args.methods.split(",")
+    for method in methods:
+        try:
+            MetaConfig(method=method)
+        except ConfigError as e:
+            p.error(str(e))
     m = machine()
     print(f"machine: {m['device']} ({m['platform']}), {m['cpu_count']} CPUs, jax {m['jax']}")
     sizes = (3,) if args.quick else (3, 100)
     out = {"machine": m, "time_to_oja": [], "throughput": []}
     for n in sizes:
-        for method in args.methods.split(","):
+        for method in methods:
             r = time_to_oja(n, args.max_generations, 200, 20, method)
             out["time_to_oja"].append(r)
             status = "reached" if r["reached_10_deg"] else "NOT reached"

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from plastinfer._errors import ConfigError
 from plastinfer.experiments import confavreux as cf
 
 TINY1 = dict(sizes=(3,), restarts=1, generations=3, gradient_steps=3, n_steps=10, n_datasets=2, l1=0.05, sigma=0.1,
@@ -28,5 +29,5 @@ def test_fig1_runs_both_meta_optimisers_and_writes_metrics(tmp_path, monkeypatch
 @pytest.mark.parametrize("bad", [dict(generations=0)])
 def test_fig1_settings_are_validated_by_the_meta_config(tmp_path, monkeypatch, bad):
     monkeypatch.setattr(cf, "FIG1_QUICK", {**TINY1, **bad})
-    with pytest.raises(Exception, match="generations"):
+    with pytest.raises(ConfigError, match="generations"):
         cf.run_fig1(tmp_path, quick=True, progress=False)

@@ -41,7 +41,8 @@ FIG1_FULL = dict(sizes=(3, 100), restarts=3, generations=600, gradient_steps=400
                  l1=0.05, sigma=0.1, learning_rate=0.01)
 FIG1_QUICK = dict(sizes=(3, 100), restarts=1, generations=250, gradient_steps=250, n_steps=100, n_datasets=8,
                   l1=0.05, sigma=0.1, learning_rate=0.01)
-METHODS = ("CMA_ES", "gradient")  # the paper's evolution strategy, and gradients through the inner loop
+#: the paper's evolution strategy, and gradients through the inner loop → what one iteration is called
+METHODS = {"CMA_ES": "CMA-ES generations", "gradient": "Adam steps"}
 FIG2_FULL = dict(sizes=(5, 50), restarts=2, generations=800, n_steps=600, n_datasets=20, l1=0.05, sigma=0.1)
 FIG2_QUICK = dict(sizes=(5,), restarts=1, generations=40, n_steps=300, n_datasets=4, l1=0.05, sigma=0.1)
 HELD_OUT = 50  # fresh data sets for the final check
@@ -91,10 +92,9 @@ def run_fig1(out: Path, quick: bool = False, progress: bool = True) -> dict:
         results["sizes"][str(n)] = {}
         for method in METHODS:
             fits = []
+            steps = s["generations"] if method == "CMA_ES" else s["gradient_steps"]
             for r in range(s["restarts"]):
-                steps = s["generations"] if method == "CMA_ES" else s["gradient_steps"]
-                print(f"[confavreux-fig1] N = {n}, {method}, restart {r + 1}/{s['restarts']}: {steps} "
-                      f"{'generations' if method == 'CMA_ES' else 'Adam steps'}")
+                print(f"[confavreux-fig1] N = {n}, restart {r + 1}/{s['restarts']}: {steps} {METHODS[method]}")
                 start = Taylor.init(jax.random.PRNGKey(100 + r), scale=0.1)
                 cfg = MetaConfig(method=method, generations=steps, l1=s["l1"], sigma_init=s["sigma"],
                                  learning_rate=s["learning_rate"], seed=r)
@@ -140,8 +140,7 @@ def run_fig1(out: Path, quick: bool = False, progress: bool = True) -> dict:
         f = fits[int(np.argmin([x.metrics["angle_deg"] for x in fits]))]
         figures.append(figs.plot_coefficients(
             f.history["theta"], f.names, out / f"fig1b_coefficients_N{n}_{method}.png",
-            title=f"Fig. 1B: coefficients over {'CMA-ES generations' if method == 'CMA_ES' else 'Adam steps'} "
-                  f"(N = {n})"))
+            title=f"Fig. 1B: coefficients over {METHODS[method]} (N = {n})"))
     figures.append(_plot_runs({f"N = {n}, {m}": v for (n, m), v in runs.items()}, out / "fig1c_loss_angle.png",
                               "Fig. 1C"))
     finish(out, "confavreux-fig1", results, dict(s, spectrum_top=FIG1_TOP, spectrum_floor=0.1), t0, figures)
@@ -150,9 +149,9 @@ def run_fig1(out: Path, quick: bool = False, progress: bool = True) -> dict:
 
 def _plot_runs(runs: dict, path: Path, title: str, keys=("best_loss", "angle_deg")) -> Path:
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
-    for n, fits in runs.items():
+    for label, fits in runs.items():
         for i, f in enumerate(fits):
-            kw = dict(color=f"C{list(runs).index(n)}", alpha=0.8, label=(n if isinstance(n, str) else f"N = {n}") if i == 0 else None)
+            kw = dict(color=f"C{list(runs).index(label)}", alpha=0.8, label=label if i == 0 else None)
             ax[0].semilogy(f.history[keys[0]], **kw)
             ax[1].plot(f.history[keys[1]], **kw)
     ax[0].set_xlabel("generation (ES) / step (gradient)")
@@ -207,7 +206,7 @@ def run_fig2(out: Path, quick: bool = False, progress: bool = True) -> dict:
                      f"all (issue); Oja + anti-Hebb here: {r['reference_rules_fraction_within_0.1']:.2f}"))
         rows.append((f"{n} → 5: wall time per restart (s)", ", ".join(f"{t:.0f}" for t in r["seconds"]), "—"))
     print(side_by_side(rows, "confavreux-fig2: Oja + anti-Hebbian from the PC objective"))
-    figures = [_plot_runs(runs, out / "fig2c_loss_angle.png", "Fig. 2C")]
+    figures = [_plot_runs({f"{n} → 5": v for n, v in runs.items()}, out / "fig2c_loss_angle.png", "Fig. 2C")]
     for n, fits in runs.items():
         f = fits[0]
         figures.append(figs.plot_coefficients(f.history["theta"], f.names, out / f"fig2b_coefficients_N{n}.png",
