@@ -8,11 +8,13 @@ from .circuits import LateralNetwork, ChoiceCircuit, AbstractCircuit, LayerInput
 from .data import ChoiceDataset, Dataset, load_choice_csv, load_fly_folders, simulate, simulate_choices
 from .infer import MetaConfig, meta_fit, evaluate_meta, ChoiceFitConfig, evaluate_choices, fit_choices, FitResult, TrajectoryFitConfig, evaluate, fit_trajectory
 from .infer._run import load_rule
-from .objectives import FunctionTask, GaussianDatasets, pc_distance
+from .objectives import FunctionTask, GaussianDatasets, SpikingTask, pc_distance
+from .circuits import LIFNeuron, InputProtocol, simulate_lif
 from .rules import (
     AbstractRule,
     MLPRule,
     RuleSum,
+    SpikeTraceRule,
     Taylor,
     anti_hebb,
     hebb,
@@ -21,6 +23,7 @@ from .rules import (
     parse_equation,
     rule_from_spec,
     rule_to_spec,
+    vogels_istdp,
 )
 
 __version__ = "0.1.0"
@@ -71,4 +74,10 @@ __all__ = [
     "meta_fit",
     "evaluate_meta",
     "rule_angle",
+    "LIFNeuron",
+    "InputProtocol",
+    "simulate_lif",
+    "SpikingTask",
+    "SpikeTraceRule",
+    "vogels_istdp",
 ]

@@ -11,6 +11,7 @@ from ._function import (
     pc_distances,
     pc_objective,
 )
+from ._spiking import SpikingTask
 
-__all__ = ["FunctionTask", "GaussianDatasets", "InputData", "pc_distance", "pc_distances", "pc_objective", "firing_rate_error",
+__all__ = ["SpikingTask", "FunctionTask", "GaussianDatasets", "InputData", "pc_distance", "pc_distances", "pc_objective", "firing_rate_error",
            "linear_spectrum", "DIVERGED_LOSS"]

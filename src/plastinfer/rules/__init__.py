@@ -5,6 +5,7 @@ from ._library import KNOWN_RULES, anti_hebb, hebb, known_rule, oja
 from ._mlp import MLPRule
 from ._parse import parse_equation
 from ._sum import RuleSum
+from ._spike import SpikeTraceRule, vogels_istdp
 from ._taylor import Taylor, term_names
 
 __all__ = [
@@ -12,6 +13,8 @@ __all__ = [
     "AbstractRule",
     "Taylor",
     "MLPRule",
+    "SpikeTraceRule",
+    "vogels_istdp",
     "RuleSum",
     "term_names",
     "oja",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ._base import AbstractRule
+from ._spike import vogels_istdp
 from ._taylor import Taylor
 
 
@@ -22,10 +24,11 @@ def anti_hebb(rate: float = 1.0) -> Taylor:
     return Taylor.from_terms({"x1y1w0": -rate})
 
 
-KNOWN_RULES: dict[str, Callable[[], Taylor]] = {"oja": oja, "hebb": hebb, "anti-hebb": anti_hebb}
+KNOWN_RULES: dict[str, Callable[[], AbstractRule]] = {"oja": oja, "hebb": hebb, "anti-hebb": anti_hebb,
+                                                      "vogels-istdp": vogels_istdp}
 
 
-def known_rule(name: str) -> Taylor:
+def known_rule(name: str) -> AbstractRule:
     """Look a named rule up in :data:`KNOWN_RULES`."""
     try:
         return KNOWN_RULES[name]()

@@ -12,9 +12,11 @@ from ._base import AbstractRule
 from ._library import KNOWN_RULES
 from ._mlp import MLPRule
 from ._sum import RuleSum
+from ._spike import SpikeTraceRule
 from ._taylor import Taylor
 
 _TAYLOR_KEYS = {"family", "variables", "order", "terms", "active", "init_scale", "name"}
+_SPIKE_KEYS = {"family", "alpha", "beta", "gamma", "kappa", "tau_pre", "tau_post", "unit"}
 _MLP_KEYS = {"family", "variables", "width", "depth", "activation", "out_scale"}
 
 
@@ -27,7 +29,10 @@ def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> Abs
       drawn ``N(0, init_scale²)`` (default ``init_scale = 1e-2``); ``active`` limits the terms;
     - ``{"family": "mlp", "variables": [...], "width": 10, "depth": 1, "activation": "tanh"}``
       (needs ``key``);
-    - ``{"family": "sum", "rules": [spec, spec, ...]}``.
+    - ``{"family": "sum", "rules": [spec, spec, ...]}``;
+    - ``{"family": "spike_trace", "alpha": …, "beta": …, "gamma": …, "kappa": …,
+      "tau_pre": s, "tau_post": s}`` — a :class:`SpikeTraceRule` (weight units per spike,
+      seconds; missing parameters 0 and 20 ms).
     """
     if not isinstance(spec, Mapping):
         raise ConfigError(f"rule: expected a table, got {type(spec).__name__}")
@@ -69,6 +74,11 @@ def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> Abs
                 str(spec.get("activation", "tanh")),
                 float(spec.get("out_scale", 1e-2)),
             )
+        if family == "spike_trace":
+            unknown = set(spec) - _SPIKE_KEYS
+            if unknown:
+                raise ConfigError(f"rule: unknown key(s) {sorted(unknown)} for family 'spike_trace'")
+            return SpikeTraceRule.create(**{k: float(v) for k, v in spec.items() if k != "family"})
         if family == "sum":
             parts = spec.get("rules")
             if not isinstance(parts, list) or not parts:
@@ -79,7 +89,7 @@ def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> Abs
         raise
     except (ValueError, TypeError) as err:
         raise ConfigError(f"rule: {err}") from None
-    raise ConfigError(f"rule: unknown family {family!r}; choose 'taylor', 'mlp' or 'sum' (or give a 'name')")
+    raise ConfigError(f"rule: unknown family {family!r}; choose 'taylor', 'mlp', 'spike_trace' or 'sum' (or give a 'name')")
 
 
 def rule_to_spec(rule: AbstractRule) -> dict[str, Any]:
@@ -103,6 +113,11 @@ def rule_to_spec(rule: AbstractRule) -> dict[str, Any]:
             "depth": rule.mlp.depth,
             "activation": rule.activation,
         }
+    if isinstance(rule, SpikeTraceRule):
+        c = rule.coefficients()
+        return {"family": "spike_trace", "alpha": c["alpha"], "beta": c["beta"], "gamma": c["gamma"],
+                "kappa": c["kappa"], "tau_pre": float(rule.tau_pre), "tau_post": float(rule.tau_post),
+                "unit": rule.unit}
     if isinstance(rule, RuleSum):
         return {"family": "sum", "rules": [rule_to_spec(r) for r in rule.rules]}
     raise TypeError(f"no spec for rule type {type(rule).__name__}")
