@@ -20,7 +20,6 @@ term, fitted the same way, must show that sign in every fly.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 

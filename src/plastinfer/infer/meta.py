@@ -23,6 +23,7 @@ the circuits, non-finite scores replaced), never a NaN in the optimiser.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import time
 import warnings
@@ -60,7 +61,11 @@ class MetaConfig:
     - ``population_size``: ES population (default ``4 + ⌊3 ln n⌋`` for ``n`` coefficients,
       CMA-ES's own default);
     - ``sigma_init``: initial ES step size;
-    - ``learning_rate``, ``optimizer``, ``clip``: the gradient method's optax settings;
+    - ``learning_rate``, ``optimizer``, ``clip``: the gradient method's optax settings; the
+      optimizer and learning rate also drive the evosax strategies that step along an
+      estimated gradient (``"Open_ES"``: Adam on antithetic Gaussian-smoothed finite
+      differences, ``σ = sigma_init`` — the paper's choice for spiking rules, whose loss
+      has no useful exact gradient; ``"PGPE"``);
     - ``l1``: weight of ``‖θ‖₁`` (Taylor coefficients; 0 for black-box rules);
     - ``stop_angle_deg``: stop early once the angle to ``reference`` is at most this;
     - ``seed``.
@@ -167,7 +172,14 @@ def meta_fit(
         pop_size = 1
     else:
         pop_size = cfg.population_size or 4 + int(3 * math.log(n))
-        es = _evosax_algorithms()[cfg.method](population_size=pop_size, solution=flat)
+        cls = _evosax_algorithms()[cfg.method]
+        accepts = inspect.signature(cls.__init__).parameters
+        extra = {}
+        if "optimizer" in accepts:  # gradient-estimating strategies (Open_ES, PGPE, …): optax steps
+            extra["optimizer"] = getattr(optax, cfg.optimizer)(cfg.learning_rate)
+        if "std_schedule" in accepts:
+            extra["std_schedule"] = optax.constant_schedule(cfg.sigma_init)
+        es = cls(population_size=pop_size, solution=flat, **extra)
         es_params = es.default_params
         if hasattr(es_params, "std_init"):
             es_params = es_params.replace(std_init=cfg.sigma_init)
