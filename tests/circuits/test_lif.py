@@ -91,3 +91,13 @@ def test_vogels_rule_brings_the_rate_down_toward_the_target():
     after = np.asarray(run(vogels_istdp(1e-2))).reshape(20, 10).sum(1)
     assert before[-5:].mean() > 20  # unbalanced: excitation dominates
     assert 2.0 < after[-5:].mean() < 10.0  # 5 Hz target ± slack for 5 s of Poisson counts
+
+
+def test_vogels_rule_reaches_its_eq17_rate_with_uncorrelated_inputs():
+    """With constant-rate independent inputs (no shared group signal), the Vogels rule's
+    steady state is ρ₀ (Eq. 17, which assumes independent pre/post trains): within 15 %."""
+    c = LIFNeuron()
+    flat = InputProtocol(amplitude_hz=0.0, baseline_hz=10.0)
+    spikes = simulate_lif(c, vogels_istdp(1e-2, target_hz=5.0), jax.random.PRNGKey(4), 40.0, protocol=flat)[1].spikes
+    late = float(np.asarray(spikes)[200:].sum()) / 20.0  # 20–40 s
+    assert late == pytest.approx(5.0, rel=0.15)
