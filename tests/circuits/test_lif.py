@@ -101,3 +101,14 @@ def test_vogels_rule_reaches_its_eq17_rate_with_uncorrelated_inputs():
     spikes = simulate_lif(c, vogels_istdp(1e-2, target_hz=5.0), jax.random.PRNGKey(4), 40.0, protocol=flat)[1].spikes
     late = float(np.asarray(spikes)[200:].sum()) / 20.0  # 20–40 s
     assert late == pytest.approx(5.0, rel=0.15)
+
+
+def test_time_rescaled_trains_are_poisson_and_follow_a_changing_rate():
+    c = LIFNeuron(n_groups=1, n_exc_per_group=400, n_inh_per_group=100)
+    rates = jnp.concatenate([jnp.full((10_000, 1), 5.0), jnp.full((10_000, 1), 50.0)])  # 1 s each
+    s_exc, _ = input_spikes(c, jax.random.PRNGKey(5), rates)
+    counts = np.asarray(s_exc).reshape(20, 1000, 400).sum(1)  # (100 ms window, afferent)
+    first, second = counts[:10].mean(), counts[10:].mean()
+    assert first == pytest.approx(0.5, rel=0.1) and second == pytest.approx(5.0, rel=0.05)
+    fano = counts[10:].var() / counts[10:].mean()
+    assert 0.85 < fano < 1.15  # Poisson counts: variance = mean
