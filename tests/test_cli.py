@@ -92,7 +92,7 @@ def test_reproduce_list_and_unknown(capsys, tmp_path):
     assert main(["reproduce", "--list"]) == 0
     listed = capsys.readouterr().out
     for name in ("mehta-fig2", "mehta-fig3", "mehta-table1", "mehta-table2", "mehta-fly", "confavreux-fig1",
-                 "confavreux-fig2"):
+                 "confavreux-fig2", "confavreux-fig3"):
         assert name in listed
     assert main(["reproduce", "nope", "-o", str(tmp_path / "x")]) == 2
 

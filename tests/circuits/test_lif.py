@@ -82,6 +82,9 @@ def test_input_protocol_baseline_bumps_and_sparsification():
     assert 0.15 < above.mean() < 0.35
     starts = (above[1:] & ~above[:-1]).sum(axis=0)
     assert np.all(starts > 50)  # many bumps (τ = 50 ms) in 200 s
+    # unit-variance signal, rectified, half the bumps kept: E[excess] = A · E[s⁺] / 2 = A / (2√(2π))
+    excess = (rates - p.baseline_hz).mean() / p.amplitude_hz
+    assert excess == pytest.approx(1 / (2 * np.sqrt(2 * np.pi)), rel=0.15)
 
 
 def test_vogels_rule_brings_the_rate_down_toward_the_target():
