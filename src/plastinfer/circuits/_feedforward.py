@@ -23,10 +23,13 @@ class LayerState(NamedTuple):
 
 
 class LayerInput(NamedTuple):
-    """One step's input: ``x`` of shape ``(pre,)`` or ``(K, pre)``; reward ``r`` (scalar or ``(K,)``)."""
+    """One step's input: ``x`` of shape ``(pre,)`` or ``(K, pre)``; reward ``r`` (scalar or ``(K,)``);
+    optional additive postsynaptic noise ``noise`` (shape of ``y``), part of the activity the
+    rule sees (Ramesh et al. 2023, Fig. 3A)."""
 
     x: Array
     r: Array | None = None
+    noise: Array | None = None
 
 
 class LayerRecord(NamedTuple):
@@ -82,6 +85,8 @@ class PlasticLayer(AbstractCircuit):
     def step(self, state: LayerState, inputs: LayerInput, rule: AbstractRule, record_weights: bool = False):
         x = inputs.x
         y = self.forward(state.w, x)
+        if inputs.noise is not None:
+            y = y + inputs.noise
         w = jnp.clip(state.w + self.eta * rule(x, y, state.w, inputs.r), -self.w_max, self.w_max)
         return LayerState(w), LayerRecord(y, w if record_weights else None)
 

@@ -2,7 +2,7 @@
 
 from ._base import VARIABLES, AbstractRule
 from ._library import KNOWN_RULES, anti_hebb, hebb, known_rule, oja
-from ._mlp import MLPRule
+from ._mlp import GlobalMLPRule, MLPRule, SemiGlobalMLPRule
 from ._parse import parse_equation
 from ._sum import RuleSum
 from ._spike import SpikeTraceRule, vogels_istdp
@@ -13,6 +13,8 @@ __all__ = [
     "AbstractRule",
     "Taylor",
     "MLPRule",
+    "SemiGlobalMLPRule",
+    "GlobalMLPRule",
     "SpikeTraceRule",
     "vogels_istdp",
     "RuleSum",

@@ -66,3 +66,76 @@ class MLPRule(AbstractRule):
     def equation(self, precision: int = 2, threshold: float | None = None) -> str:
         sizes = [self.mlp.in_size] + [self.mlp.width_size] * self.mlp.depth + [1]
         return f"Δw = MLP({', '.join(self.variables)}) [{'-'.join(map(str, sizes))}, {self.activation}]"
+
+
+class SemiGlobalMLPRule(AbstractRule):
+    r"""Semi-global MLP rule (Ramesh et al. 2023, §4.3): each synapse also sees the mean
+    presynaptic activity and the mean weight onto its postsynaptic neuron,
+
+    .. math:: Δw_{ij} = \mathrm{MLP}_θ\big(w_{ij}, x_j, y_i, \tfrac1N \textstyle\sum_j x_j, \tfrac1N \sum_j w_{ij}\big),
+
+    shared by all synapses and averaged over the ``K`` samples of a step.
+    """
+
+    mlp: eqx.nn.MLP
+    activation: str = eqx.field(static=True)
+
+    def __init__(self, key: Array, width: int = 10, depth: int = 2, activation: str = "tanh", out_scale: float = 1e-2):
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose from {sorted(_ACTIVATIONS)}")
+        self.activation = activation
+        mlp = eqx.nn.MLP(5, "scalar", width, depth, activation=_ACTIVATIONS[activation], key=key)
+        self.mlp = eqx.tree_at(lambda m: m.layers[-1].weight, mlp, mlp.layers[-1].weight * out_scale)
+
+    def delta(self, x, y, w, r):
+        k, pre = x.shape
+        post = y.shape[1]
+        shape = (k, post, pre)
+        feats = jnp.stack([
+            jnp.broadcast_to(w[None], shape),
+            jnp.broadcast_to(x[:, None, :], shape),
+            jnp.broadcast_to(y[:, :, None], shape),
+            jnp.broadcast_to(jnp.mean(x, axis=1)[:, None, None], shape),
+            jnp.broadcast_to(jnp.mean(w, axis=1)[None, :, None], shape),
+        ], axis=-1)
+        return jnp.mean(jax.vmap(jax.vmap(jax.vmap(self.mlp)))(feats), axis=0)
+
+    def equation(self, precision: int = 2, threshold: float | None = None) -> str:
+        sizes = [5] + [self.mlp.width_size] * self.mlp.depth + [1]
+        return f"Δw = MLP(w, x, y, mean x, mean w) [{'-'.join(map(str, sizes))}, {self.activation}]"
+
+
+class GlobalMLPRule(AbstractRule):
+    r"""Global MLP rule (Ramesh et al. 2023, §4.3): every synapse's update is a function of
+    all rates and weights of the layer,
+
+    .. math:: ΔW = \mathrm{MLP}_θ\big(\{w_{ij}, x_j, y_i\}_{i,j}\big) \in \mathbb R^{M×N},
+
+    one MLP with ``N + M + M·N`` inputs and ``M·N`` outputs (so the layer sizes are fixed
+    at construction), averaged over the ``K`` samples of a step.
+    """
+
+    mlp: eqx.nn.MLP
+    n_in: int = eqx.field(static=True)
+    n_out: int = eqx.field(static=True)
+    activation: str = eqx.field(static=True)
+
+    def __init__(self, key: Array, n_in: int, n_out: int, width: int = 10, depth: int = 2, activation: str = "tanh",
+                 out_scale: float = 1e-2):
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose from {sorted(_ACTIVATIONS)}")
+        self.n_in, self.n_out, self.activation = n_in, n_out, activation
+        mlp = eqx.nn.MLP(n_in + n_out + n_in * n_out, n_in * n_out, width, depth,
+                         activation=_ACTIVATIONS[activation], key=key)
+        self.mlp = eqx.tree_at(lambda m: m.layers[-1].weight, mlp, mlp.layers[-1].weight * out_scale)
+
+    def delta(self, x, y, w, r):
+        if w.shape != (self.n_out, self.n_in):
+            raise ValueError(f"this global rule was built for a ({self.n_out}, {self.n_in}) layer, got {w.shape}")
+        feats = jnp.concatenate([x, y, jnp.broadcast_to(w.ravel(), (x.shape[0], w.size))], axis=1)
+        return jnp.mean(jax.vmap(self.mlp)(feats), axis=0).reshape(w.shape)
+
+    def equation(self, precision: int = 2, threshold: float | None = None) -> str:
+        n = self.n_in + self.n_out + self.n_in * self.n_out
+        sizes = [n] + [self.mlp.width_size] * self.mlp.depth + [self.n_in * self.n_out]
+        return f"ΔW = MLP(all x, y, W) [{'-'.join(map(str, sizes))}, {self.activation}]"
