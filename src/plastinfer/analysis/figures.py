@@ -105,3 +105,41 @@ def fit_figures(result, run_dir: Path) -> list[Path]:
     if "weight_error" in result.history:
         out.append(plot_weight_error(result.history["weight_error"], run_dir / "weight_error.png"))
     return out
+
+
+def plot_rule_portraits(rules: dict, path: Path, x: float = 0.5, w: float = 0.01, lim: float = 2.0,
+                        title: str | None = None) -> Path:
+    """One row per rule: ``Δw(x, y)`` at fixed ``w`` (Ramesh et al. Fig. 2D) and the ``(w, y)``
+    vector field at fixed ``x`` with its nullclines and fixed points (Fig. 2E; filled =
+    stable, open = unstable)."""
+    from ._portraits import delta_grid, fixed_points, vector_field
+
+    n = len(rules)
+    fig, ax = plt.subplots(n, 2, figsize=(9, 3.6 * n), squeeze=False)
+    grid = np.linspace(-lim, lim, 41)
+    for row, (name, rule) in enumerate(rules.items()):
+        d = delta_grid(rule, grid, grid, w=w)
+        m = np.abs(d).max() or 1.0
+        im = ax[row, 0].imshow(d, origin="lower", extent=(-lim, lim, -lim, lim), cmap="RdBu_r", vmin=-m, vmax=m,
+                               aspect="auto")
+        fig.colorbar(im, ax=ax[row, 0])
+        ax[row, 0].set_xlabel("presynaptic x")
+        ax[row, 0].set_ylabel("postsynaptic y")
+        ax[row, 0].set_title(f"{name}: Δw at w = {w}")
+        ws = np.linspace(-lim, lim, 21)
+        dw, dy = vector_field(rule, ws, ws, x=x)
+        ax[row, 1].quiver(*np.meshgrid(ws, ws), dw, dy, np.hypot(dw, dy), cmap="viridis", angles="xy")
+        fine = np.linspace(-lim, lim, 201)
+        dwf, _ = vector_field(rule, fine, fine, x=x)
+        ax[row, 1].contour(*np.meshgrid(fine, fine), dwf, levels=[0.0], colors="k", linewidths=1)
+        ax[row, 1].plot(fine, fine * x, "k--", lw=1)
+        for fp in fixed_points(rule, x, (-lim, lim)):
+            ax[row, 1].plot(fp["w"], fp["y"], "o", color="red", mfc="red" if fp["stable"] else "white", ms=8)
+        ax[row, 1].set_xlim(-lim, lim)
+        ax[row, 1].set_ylim(-lim, lim)
+        ax[row, 1].set_xlabel("weight w")
+        ax[row, 1].set_ylabel("postsynaptic y")
+        ax[row, 1].set_title(f"{name}: (w, y) field at x = {x}; nullclines black")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
