@@ -6,7 +6,7 @@ The public API; everything else is private. See the README for a tour.
 from .analysis import rule_angle, coefficient_conditioning, paired_comparison, percent_deviance_explained, r2_score
 from .circuits import LateralNetwork, ChoiceCircuit, AbstractCircuit, LayerInput, LayerState, PlasticLayer, circuit_from_spec, rollout, rollouts
 from .data import ChoiceDataset, Dataset, load_choice_csv, load_fly_folders, simulate, simulate_choices
-from .infer import MetaConfig, meta_fit, evaluate_meta, ChoiceFitConfig, evaluate_choices, fit_choices, FitResult, TrajectoryFitConfig, evaluate, fit_trajectory
+from .infer import ActivityGenerator, AdversarialConfig, adversarial_fit, MetaConfig, meta_fit, evaluate_meta, ChoiceFitConfig, evaluate_choices, fit_choices, FitResult, TrajectoryFitConfig, evaluate, fit_trajectory
 from .infer._run import load_rule
 from .objectives import FunctionTask, GaussianDatasets, SpikingTask, pc_distance
 from .circuits import LIFNeuron, InputProtocol, simulate_lif
@@ -14,6 +14,8 @@ from .rules import (
     AbstractRule,
     MLPRule,
     RuleSum,
+    GlobalMLPRule,
+    SemiGlobalMLPRule,
     SpikeTraceRule,
     Taylor,
     anti_hebb,
@@ -80,4 +82,9 @@ __all__ = [
     "SpikingTask",
     "SpikeTraceRule",
     "vogels_istdp",
+    "ActivityGenerator",
+    "AdversarialConfig",
+    "adversarial_fit",
+    "SemiGlobalMLPRule",
+    "GlobalMLPRule",
 ]
