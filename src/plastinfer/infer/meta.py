@@ -92,6 +92,12 @@ class MetaConfig:
                               f"({', '.join(sorted(_evosax_algorithms()))})")
 
 
+#: evosax strategies that estimate a gradient by smoothed finite differences and step along it:
+#: they get ``MetaConfig.optimizer`` / ``learning_rate`` and σ = ``sigma_init``. The others (CMA-ES,
+#: SNES, xNES, …) keep evosax's own step-size and learning-rate defaults.
+_GRADIENT_ESTIMATORS = frozenset({"Open_ES", "PGPE"})
+
+
 def _l1(rule: PyTree) -> jax.Array:
     rules = rule if isinstance(rule, (tuple, list)) else (rule,)
     return sum((r.l1() for r in rules), jnp.zeros(()))
@@ -175,10 +181,11 @@ def meta_fit(
         cls = _evosax_algorithms()[cfg.method]
         accepts = inspect.signature(cls.__init__).parameters
         extra = {}
-        if "optimizer" in accepts:  # gradient-estimating strategies (Open_ES, PGPE, …): optax steps
-            extra["optimizer"] = getattr(optax, cfg.optimizer)(cfg.learning_rate)
-        if "std_schedule" in accepts:
-            extra["std_schedule"] = optax.constant_schedule(cfg.sigma_init)
+        if cfg.method in _GRADIENT_ESTIMATORS:  # step along an estimated gradient with our optax settings
+            if "optimizer" in accepts:
+                extra["optimizer"] = getattr(optax, cfg.optimizer)(cfg.learning_rate)
+            if "std_schedule" in accepts:
+                extra["std_schedule"] = optax.constant_schedule(cfg.sigma_init)
         es = cls(population_size=pop_size, solution=flat, **extra)
         es_params = es.default_params
         if hasattr(es_params, "std_init"):
