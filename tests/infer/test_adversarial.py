@@ -67,3 +67,17 @@ def test_discriminator_separates_oja_from_a_random_rule_after_brief_training():
 def test_bad_data_are_refused(bad, match):
     with pytest.raises(ConfigError, match=match):
         adversarial_fit(oja(), GEN, bad, config=AdversarialConfig(steps=1), progress=False)
+
+
+def test_callback_sees_the_current_rule_and_can_stop_the_fit():
+    data = GEN.traces(oja(), jax.random.PRNGKey(10), 4)
+    seen = []
+
+    def stop_at_four(step, rule):
+        seen.append((step, float(rule.theta.ravel()[0])))
+        return step >= 4
+
+    fit = adversarial_fit(Taylor.init(jax.random.PRNGKey(3), scale=0.05), GEN, data, progress=False,
+                          config=AdversarialConfig(steps=50, networks=1), callback=stop_at_four, callback_every=2)
+    assert [s for s, _ in seen] == [2, 4] and fit.metrics["steps"] == 4 and len(fit.history["d_loss"]) == 4
+    assert seen[1][1] == pytest.approx(float(fit.rule.theta.ravel()[0]))

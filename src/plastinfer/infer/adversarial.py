@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
@@ -138,7 +139,9 @@ def _bce(logits: Array, label: float) -> Array:
 
 
 def adversarial_fit(rule: AbstractRule, generator: ActivityGenerator, data: Array, *,
-                    config: AdversarialConfig = AdversarialConfig(), progress: bool = True) -> FitResult:
+                    config: AdversarialConfig = AdversarialConfig(), progress: bool = True,
+                    callback: Callable[[int, AbstractRule], bool | None] | None = None,
+                    callback_every: int = 100) -> FitResult:
     """Fit ``rule``'s parameters so that ``generator``'s traces are distributed like ``data``.
 
     ``data``: recorded traces ``(n_traces, T)``. Returns a :class:`FitResult` whose
@@ -146,7 +149,8 @@ def adversarial_fit(rule: AbstractRule, generator: ActivityGenerator, data: Arra
     generator loss), ``d_accuracy`` (fraction of the step's real and generated traces the
     discriminator classifies correctly; 0.5 = indistinguishable) and the rule's
     parameters are the generator's; ``extras['discriminator']`` the trained discriminator
-    and its state.
+    and its state. ``callback(step, rule)`` is called every ``callback_every`` steps with the
+    current rule; returning ``True`` stops the fit there (``metrics['steps']`` says where).
     """
     data = jnp.asarray(data, jnp.float32)
     if data.ndim != 2 or data.shape[1] != generator.n_steps:
@@ -202,6 +206,7 @@ def adversarial_fit(rule: AbstractRule, generator: ActivityGenerator, data: Arra
     history: dict[str, list] = {"d_loss": [], "g_loss": [], "d_accuracy": []}
     t0 = time.perf_counter()
     bar = _progress(range(cfg.steps), progress, desc="adversarial")
+    done = 0
     for _ in bar:
         key, sub = jax.random.split(key)
         params, d_params, d_state, g_state, dd_state, l_d, acc, l_g = step(params, d_params, d_state, g_state,
@@ -211,9 +216,12 @@ def adversarial_fit(rule: AbstractRule, generator: ActivityGenerator, data: Arra
         history["d_accuracy"].append(float(acc))
         if hasattr(bar, "set_postfix"):
             bar.set_postfix({"d_acc": f"{float(acc):.2f}", "g_loss": f"{float(l_g):.3g}"})
+        done += 1
+        if callback is not None and done % callback_every == 0 and callback(done, eqx.combine(params, static)):
+            break
     fitted = eqx.combine(params, static)
     seconds = time.perf_counter() - t0
-    metrics: dict[str, Any] = {"steps": cfg.steps, "seconds": seconds, "seconds_per_step": seconds / cfg.steps,
+    metrics: dict[str, Any] = {"steps": done, "seconds": seconds, "seconds_per_step": seconds / done,
                                "final_d_accuracy": float(np.mean(history["d_accuracy"][-20:]))}
     hist = {k: np.asarray(v, np.float32) for k, v in history.items()}
     return FitResult(rule=fitted, history=hist, metrics=metrics, extras={"discriminator": (eqx.combine(d_params, d_static), d_state)})
