@@ -164,6 +164,11 @@ class LIFNeuron(AbstractCircuit):
     def inh_group(self) -> np.ndarray:
         return np.repeat(np.arange(1, self.n_groups + 1), self.n_inh_per_group)
 
+    @property
+    def afferent_group(self) -> Array:
+        """``(n_exc + n_inh,)`` 0-based input group of every afferent, excitatory ones first."""
+        return jnp.asarray(np.concatenate([self.exc_group, self.inh_group]) - 1)
+
     def excitatory_weights(self, key: Array) -> Array:
         """``(n_exc,)`` fixed tuned weights ``0.3 + 1.1/(1 + (G − P)^4) + U(0, 0.1)``."""
         g = jnp.asarray(self.exc_group, jnp.float32)
@@ -236,6 +241,12 @@ def _poisson_init(key: Array, n: int) -> PoissonSources:
     return PoissonSources(jax.random.exponential(key, (n,)), jnp.zeros(n, jnp.int32))
 
 
+def _poisson_new_bin(src: PoissonSources, key: Array) -> tuple[PoissonSources, Array]:
+    """Start a bin: a fresh ``(POOL, n)`` pool of ``Exp(1)`` thresholds, none used yet."""
+    n = src.budget.shape[0]
+    return src._replace(used=jnp.zeros(n, jnp.int32)), jax.random.exponential(key, (POOL, n))
+
+
 def _poisson_step(src: PoissonSources, pool: Array, p: Array) -> tuple[PoissonSources, Array]:
     """One ``dt`` step: every train's budget falls by its intensity ``p = ν dt``; a train spikes
     when its budget crosses zero and then draws a new ``Exp(1)`` threshold from ``pool``
@@ -260,20 +271,33 @@ def input_spikes(circuit: LIFNeuron, key: Array, rates: Array, chunk: int = 1000
     chunk = min(chunk, t)
     if t % chunk:
         raise ValueError(f"{t} steps are not a multiple of the chunk ({chunk})")
-    group = jnp.asarray(np.concatenate([c.exc_group, c.inh_group]) - 1)
+    group = c.afferent_group
     n = c.n_exc + c.n_inh
     k0, k1 = jax.random.split(key)
 
     def one_chunk(src, xs):
         r, k = xs
-        pool = jax.random.exponential(k, (POOL, n))
-        src = src._replace(used=jnp.zeros(n, jnp.int32))
+        src, pool = _poisson_new_bin(src, k)
         return jax.lax.scan(lambda s_, p: _poisson_step(s_, pool, p[group] * c.dt), src, r)
 
     _, spikes = jax.lax.scan(one_chunk, _poisson_init(k0, n),
                              (rates.reshape(t // chunk, chunk, -1), jax.random.split(k1, t // chunk)))
     spikes = spikes.reshape(t, n)
     return spikes[:, : c.n_exc], spikes[:, c.n_exc:]
+
+
+class RealisationKeys(NamedTuple):
+    """How :func:`simulate_lif` splits one realisation's key: group rate signals, excitatory
+    weight jitter, initial state, spike trains."""
+
+    rates: Array
+    exc_weights: Array
+    init: Array
+    spikes: Array
+
+
+def realisation_keys(key: Array) -> RealisationKeys:
+    return RealisationKeys(*jax.random.split(key, 4))
 
 
 def simulate_lif(circuit: LIFNeuron, rule: SpikeTraceRule, key: Array, duration: float, *,
@@ -297,19 +321,16 @@ def simulate_lif(circuit: LIFNeuron, rule: SpikeTraceRule, key: Array, duration:
         raise ValueError(f"bin {bin_s} s, rate grid {protocol.dt_rate} s and dt {c.dt} s must divide each other")
     if n_bins < 1:
         raise ValueError(f"duration {duration} s is shorter than one bin ({bin_s} s)")
-    k_rates, k_w, k_init, k_spikes = jax.random.split(key, 4)
+    k_rates, k_w, k_init, k_spikes = realisation_keys(key)
     rates = protocol.rates(k_rates, n_bins * bin_s).reshape(n_bins, rates_per_bin, c.n_groups)
     w_exc = c.excitatory_weights(k_w)
     state = c.init(k_init) if state is None else state
-
-    group = jnp.asarray(np.concatenate([c.exc_group, c.inh_group]) - 1)
-    n_aff = c.n_exc + c.n_inh
+    group = c.afferent_group
 
     def one_bin(carry, xs):
         st, src = carry
         bin_rates, k = xs  # (rates_per_bin, n_groups)
-        pool = jax.random.exponential(k, (POOL, n_aff))
-        src = src._replace(used=jnp.zeros(n_aff, jnp.int32))
+        src, pool = _poisson_new_bin(src, k)
 
         def one_step(carry, r):
             s, src = carry
@@ -327,5 +348,5 @@ def simulate_lif(circuit: LIFNeuron, rule: SpikeTraceRule, key: Array, duration:
 
     k_src, k_spikes = jax.random.split(k_spikes)
     keys = jax.random.split(k_spikes, n_bins)
-    (state, _), out = jax.lax.scan(one_bin, (state, _poisson_init(k_src, n_aff)), (rates, keys))
+    (state, _), out = jax.lax.scan(one_bin, (state, _poisson_init(k_src, c.n_exc + c.n_inh)), (rates, keys))
     return state, LIFRecord(*out) if record else LIFRecord(out[0])

@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 
 from ..analysis import figures as figs  # noqa: E402
 from ..circuits import InputProtocol, LIFNeuron, simulate_lif  # noqa: E402
+from ..circuits._lif import realisation_keys  # noqa: E402
 from ..infer import MetaConfig, meta_fit  # noqa: E402
 from ..objectives import SpikingTask  # noqa: E402
 from ..rules import SpikeTraceRule, vogels_istdp  # noqa: E402
@@ -91,7 +92,7 @@ def _plot_balance(circuit: LIFNeuron, rule, key, s: dict, path: Path) -> tuple[P
     _, rec = jax.jit(lambda r: simulate_lif(circuit, r, key, duration, record=True))(rule)
     w = np.asarray(rec.w)
     bins_per_s = 10
-    w_exc = np.asarray(circuit.excitatory_weights(jax.random.split(key, 4)[1])).reshape(circuit.n_groups, -1).mean(1)
+    w_exc = np.asarray(circuit.excitatory_weights(realisation_keys(key).exc_weights)).reshape(circuit.n_groups, -1).mean(1)
     # excitatory weights in inhibitory-weight units at rest: equal products ḡ·w·|E − V_rest| balance
     w_exc_equiv = w_exc * circuit.g_exc_bar * abs(circuit.e_exc - circuit.v_rest) / (
         circuit.g_inh_bar * abs(circuit.e_inh - circuit.v_rest))

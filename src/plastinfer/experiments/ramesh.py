@@ -30,6 +30,7 @@ from ..analysis import activity_distance, fixed_points  # noqa: E402
 from ..analysis import figures as figs  # noqa: E402
 from ..circuits import PlasticLayer  # noqa: E402
 from ..infer.adversarial import ActivityGenerator, AdversarialConfig, adversarial_fit  # noqa: E402
+from ..objectives import pc_distances  # noqa: E402
 from ..rules import MLPRule, oja  # noqa: E402
 from . import Experiment  # noqa: E402
 from ._common import finish, side_by_side  # noqa: E402
@@ -64,10 +65,9 @@ def pc1(gen: ActivityGenerator) -> np.ndarray:
 
 def weight_distance(gen: ActivityGenerator, rule, key, n_networks: int) -> np.ndarray:
     """``(n_networks, T)`` sign-invariant ‖w_t − PC1‖ of each network's weights."""
-    _, _, w = jax.vmap(lambda k: gen.network(rule, k))(jax.random.split(key, n_networks))
-    w = np.asarray(w[:, :, 0, :], np.float64)
-    p = pc1(gen)
-    return np.minimum(np.linalg.norm(w - p, axis=-1), np.linalg.norm(w + p, axis=-1))
+    _, _, w = jax.vmap(lambda k: gen.network(rule, k))(jax.random.split(key, n_networks))  # (D, T, 1, n_in)
+    pcs = jnp.asarray(pc1(gen)[None], jnp.float32)
+    return np.asarray(jax.vmap(jax.vmap(lambda wt: pc_distances(wt, pcs)[0]))(w))
 
 
 def _plot_traces(data, learned, oja_fresh, path: Path, title: str) -> Path:

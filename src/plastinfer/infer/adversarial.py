@@ -29,7 +29,7 @@ import optax
 from jaxtyping import Array
 
 from .._errors import ConfigError
-from ..circuits import LayerInput, LayerState, PlasticLayer
+from ..circuits import LayerInput, PlasticLayer
 from ..rules import AbstractRule
 from ._result import FitResult
 from .trajectory import _progress
