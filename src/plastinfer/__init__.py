@@ -3,7 +3,7 @@
 The public API; everything else is private. See the README for a tour.
 """
 
-from .analysis import rule_angle, coefficient_conditioning, paired_comparison, percent_deviance_explained, r2_score
+from .analysis import rule_angle, coefficient_conditioning, paired_comparison, percent_deviance_explained, r2_score, compare_rules, comparison_markdown
 from .circuits import LateralNetwork, ChoiceCircuit, AbstractCircuit, LayerInput, LayerState, PlasticLayer, circuit_from_spec, rollout, rollouts
 from .data import ChoiceDataset, Dataset, load_choice_csv, load_fly_folders, simulate, simulate_choices
 from .infer import ActivityGenerator, AdversarialConfig, adversarial_fit, MetaConfig, meta_fit, evaluate_meta, ChoiceFitConfig, evaluate_choices, fit_choices, FitResult, TrajectoryFitConfig, evaluate, fit_trajectory
@@ -14,6 +14,7 @@ from .rules import (
     AbstractRule,
     MLPRule,
     RuleSum,
+    Frozen,
     GlobalMLPRule,
     SemiGlobalMLPRule,
     SpikeTraceRule,
@@ -35,6 +36,7 @@ __all__ = [
     "Taylor",
     "MLPRule",
     "RuleSum",
+    "Frozen",
     "oja",
     "hebb",
     "anti_hebb",
@@ -57,6 +59,8 @@ __all__ = [
     "FitResult",
     "load_rule",
     "r2_score",
+    "compare_rules",
+    "comparison_markdown",
     "coefficient_conditioning",
     "ChoiceCircuit",
     "ChoiceDataset",

@@ -41,3 +41,14 @@ def test_activity_distance_is_zero_for_equal_sets_and_the_shift_for_shifted_ones
     np.testing.assert_allclose(activity_distance(a, a + np.array([0.0, 0.5, 1.0, 2.0])), [0.0, 0.5, 1.0, 2.0], atol=1e-9)
     with pytest.raises(ValueError, match="same T"):
         activity_distance(a, a[:, :3])
+
+
+def test_portraits_of_a_global_rule_use_the_homogeneous_layer():
+    import jax
+
+    from plastinfer.rules import GlobalMLPRule
+
+    rule = GlobalMLPRule(jax.random.PRNGKey(0), 3, 1, width=4, depth=1, out_scale=1.0)
+    d = delta_grid(rule, [0.5, 1.0], [-1.0, 0.2], w=0.3)
+    x, y, w = jax.numpy.full((1, 3), 1.0), jax.numpy.full((1, 1), 0.2), jax.numpy.full((1, 3), 0.3)
+    assert d[1, 1] == pytest.approx(float(rule(x, y, w)[0, 0]), rel=1e-5)

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 from plastinfer.experiments import ramesh
 
 TINY = dict(steps=3, networks=1, lr_generator=1e-3, lr_discriminator=1e-3, data_networks=4, held_out_networks=3,
@@ -19,3 +21,32 @@ def test_fig2_writes_metrics_and_figures(tmp_path, monkeypatch):
     assert res["final_distance_to_pc1_median"]["Oja"] < 0.1  # Oja converges within the 200 steps
     for name in payload["figures"]:
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_fig3_compares_gan_and_mse_rules_on_every_setting(tmp_path, monkeypatch):
+    monkeypatch.setattr(ramesh, "FIG3_QUICK", dict(TINY, networks_39=1, mse_networks=2, mse_epochs=1, mse_batch=2, mse_lr=1e-3))
+    res = ramesh.run_fig3(tmp_path, quick=True, progress=False)
+    table = res["comparison"]
+    assert set(table) == {"Oja (truth)", "GAN, noisy data", "GAN, 39-input data", "MSE, noisy data", "MSE, clean data"}
+    # every local rule runs on every setting, and the truth's row is the sampling floor per setting
+    for name, row in table.items():
+        for test in ("clean 3-input", "noisy 3-input", "39-input"):
+            assert row[test]["w1_mean"] >= 0 and np.isfinite(row[test]["pc1_final"])
+    for test, floor in res["floors_w1_mean"].items():
+        assert table["Oja (truth)"][test]["w1_mean"] < 3 * floor + 0.05
+    payload = json.loads((tmp_path / "metrics.json").read_text())
+    for name in payload["figures"]:
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_fig4_oja_plus_mlp_starts_at_oja_and_the_global_rule_runs(tmp_path, monkeypatch):
+    import jax
+
+    from plastinfer.analysis import fixed_points
+
+    start = ramesh.fig4_rules(jax.random.PRNGKey(0), 4, 1)["Oja + local MLP"]
+    assert np.allclose([f["w"] for f in fixed_points(start, 0.5)], [-1.0, 0.0, 1.0], atol=0.03)
+    monkeypatch.setattr(ramesh, "FIG4_QUICK", TINY)
+    res = ramesh.run_fig4(tmp_path, quick=True, progress=False)
+    assert set(res["comparison"]) == {"Oja (truth)", "Oja + local MLP", "semi-global MLP", "global MLP"}
+    assert all(np.isfinite(r["3-input"]["w1_mean"]) for r in res["comparison"].values())

@@ -81,3 +81,16 @@ def test_callback_sees_the_current_rule_and_can_stop_the_fit():
                           config=AdversarialConfig(steps=50, networks=1), callback=stop_at_four, callback_every=2)
     assert [s for s, _ in seen] == [2, 4] and fit.metrics["steps"] == 4 and len(fit.history["d_loss"]) == 4
     assert seen[1][1] == pytest.approx(float(fit.rule.theta.ravel()[0]))
+
+
+def test_dataset_holds_the_same_networks_and_a_trajectory_loss_is_zero_at_the_truth():
+    from plastinfer.infer.trajectory import evaluate
+
+    data = GEN.dataset(oja(), jax.random.PRNGKey(4), 3)
+    traces = GEN.traces(oja(), jax.random.PRNGKey(4), 3)
+    assert data.stimuli.shape == (3, GEN.n_steps, GEN.n_samples, 3) and data.init_weights.shape == (3, 1, 3)
+    np.testing.assert_allclose(np.moveaxis(data.activity[..., 0], 1, -1).reshape(-1, GEN.n_steps), traces, rtol=1e-6)
+    assert evaluate(oja(), GEN.circuit, data)["mse_activity"] < 1e-10
+    # weight distances: Oja converges to ±PC1 (here the first axis)
+    assert np.allclose(GEN.pc1() ** 2, [1, 0, 0], atol=1e-6)
+    assert np.median(GEN.weight_distances(oja(), jax.random.PRNGKey(4), 3)[:, 0, -1]) < 0.2

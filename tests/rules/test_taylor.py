@@ -131,3 +131,19 @@ def test_taylor_never_builds_a_terms_by_synapses_tensor(k):
     # the check can fail: a naive term-by-term stack is caught
     naive = jax.make_jaxpr(lambda: jnp.stack([w**i * y[0][:, None] ** j for i in range(3) for j in range(9)]).sum(0))()
     assert max(sizes(naive.jaxpr)) >= 27 * post * pre
+
+
+def test_frozen_rule_gets_no_gradient_and_keeps_its_value():
+    import equinox as eqx
+
+    from plastinfer.rules import Frozen
+
+    k = jax.random.PRNGKey(0)
+    rule = Frozen(oja()) + MLPRule(k, out_bias=0.0)
+    x, y, w = jax.random.normal(k, (5, 3)), jax.random.normal(k, (5, 2)), 0.3 * jnp.ones((2, 3))
+    g = eqx.filter_grad(lambda r: jnp.sum(r(x, y, w) ** 2))(rule)
+    assert float(jnp.abs(g.rules[0].rule.theta).max()) == 0.0
+    assert float(jnp.abs(g.rules[1].mlp.layers[0].weight).max()) > 0.0
+    np.testing.assert_allclose(Frozen(oja())(x, y, w), oja()(x, y, w), rtol=1e-6)
+    # out_bias=0 starts the MLP near "no plasticity": Oja + MLP ≈ Oja
+    np.testing.assert_allclose(rule(x, y, w), oja()(x, y, w), atol=0.05)

@@ -16,6 +16,7 @@ For one synapse with presynaptic rate ``x``, postsynaptic rate ``y`` and weight 
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,21 +24,33 @@ from scipy import optimize, stats
 
 
 def _h(rule, x, y, w):
-    """Δw of one synapse for scalar ``x``, ``y``, ``w`` (a 1 × 1 layer, one sample)."""
-    return rule(jnp.reshape(x, (1, 1)), jnp.reshape(y, (1, 1)), jnp.reshape(w, (1, 1)))[0, 0]
+    """Δw of one synapse for scalar ``x``, ``y``, ``w``: a 1 × 1 layer and one sample, or —
+    for a rule built for a fixed layer (a global MLP: ``n_in``, ``n_out`` attributes) — the
+    homogeneous layer in which every input has rate ``x``, every output ``y`` and every
+    weight ``w`` (synapse (0, 0) reported). Rules that see layer means (semi-global) see
+    ``x`` and ``w`` there, as in the homogeneous layer."""
+    n_in, n_out = getattr(rule, "n_in", 1), getattr(rule, "n_out", 1)
+    xs = jnp.broadcast_to(x, (1, n_in))
+    ys = jnp.broadcast_to(y, (1, n_out))
+    return rule(xs, ys, jnp.broadcast_to(w, (n_out, n_in)))[0, 0]
+
+
+@eqx.filter_jit
+def _grid_h(rule, xs, ys, ws):
+    """``h`` elementwise over equally shaped 2-D grids (compiled once per rule structure and grid shape)."""
+    return jax.vmap(jax.vmap(lambda x, y, w: _h(rule, x, y, w)))(xs, ys, ws)
 
 
 def delta_grid(rule, x_values, y_values, w: float = 0.01) -> np.ndarray:
     """``(len(y_values), len(x_values))`` grid of ``Δw = h(x, y, w)`` at fixed ``w``."""
     xs, ys = jnp.meshgrid(jnp.asarray(x_values, jnp.float32), jnp.asarray(y_values, jnp.float32))
-    f = jax.vmap(jax.vmap(lambda x, y: _h(rule, x, y, jnp.float32(w))))
-    return np.asarray(f(xs, ys))
+    return np.asarray(_grid_h(rule, xs, ys, jnp.full_like(xs, w)))
 
 
 def vector_field(rule, w_values, y_values, x: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """``(dw, dy)`` on the grid ``y_values × w_values`` (each ``(len(y), len(w))``) at fixed ``x``."""
     ws, ys = jnp.meshgrid(jnp.asarray(w_values, jnp.float32), jnp.asarray(y_values, jnp.float32))
-    dw = jax.vmap(jax.vmap(lambda w, y: _h(rule, jnp.float32(x), y, w)))(ws, ys)
+    dw = _grid_h(rule, jnp.full_like(ws, x), ys, ws)
     return np.asarray(dw), np.asarray(ws * x - ys)
 
 

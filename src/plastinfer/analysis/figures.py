@@ -126,11 +126,10 @@ def plot_rule_portraits(rules: dict, path: Path, x: float = 0.5, w: float = 0.01
         ax[row, 0].set_xlabel("presynaptic x")
         ax[row, 0].set_ylabel("postsynaptic y")
         ax[row, 0].set_title(f"{name}: Δw at w = {w}")
-        ws = np.linspace(-lim, lim, 21)
-        dw, dy = vector_field(rule, ws, ws, x=x)
-        ax[row, 1].quiver(*np.meshgrid(ws, ws), dw, dy, np.hypot(dw, dy), cmap="viridis", angles="xy")
         fine = np.linspace(-lim, lim, 201)
-        dwf, _ = vector_field(rule, fine, fine, x=x)
+        dwf, dyf = vector_field(rule, fine, fine, x=x)
+        ws, dw, dy = fine[::10], dwf[::10, ::10], dyf[::10, ::10]  # 21 × 21 arrows from the same grid
+        ax[row, 1].quiver(*np.meshgrid(ws, ws), dw, dy, np.hypot(dw, dy), cmap="viridis", angles="xy")
         ax[row, 1].contour(*np.meshgrid(fine, fine), dwf, levels=[0.0], colors="k", linewidths=1)
         ax[row, 1].plot(fine, fine * x, "k--", lw=1)
         for fp in fixed_points(rule, x, (-lim, lim)):

@@ -15,6 +15,7 @@ budget) are listed in ``docs/ramesh.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -30,7 +31,6 @@ from ..analysis import activity_distance, fixed_points  # noqa: E402
 from ..analysis import figures as figs  # noqa: E402
 from ..circuits import PlasticLayer  # noqa: E402
 from ..infer.adversarial import ActivityGenerator, AdversarialConfig, adversarial_fit  # noqa: E402
-from ..objectives import pc_distances  # noqa: E402
 from ..rules import MLPRule, oja  # noqa: E402
 from . import Experiment  # noqa: E402
 from ._common import finish, side_by_side  # noqa: E402
@@ -57,17 +57,9 @@ def oja_generator(n_in: int = 3, noise_std: float = 0.0, spectrum=SPECTRUM) -> A
                              n_samples=100, n_steps=200, noise_std=noise_std)
 
 
-def pc1(gen: ActivityGenerator) -> np.ndarray:
-    cov = np.asarray(gen.cov_sqrt @ gen.cov_sqrt.T, np.float64)
-    vals, vecs = np.linalg.eigh(cov)
-    return vecs[:, -1]
-
-
 def weight_distance(gen: ActivityGenerator, rule, key, n_networks: int) -> np.ndarray:
-    """``(n_networks, T)`` sign-invariant ‖w_t − PC1‖ of each network's weights."""
-    _, _, w = jax.vmap(lambda k: gen.network(rule, k))(jax.random.split(key, n_networks))  # (D, T, 1, n_in)
-    pcs = jnp.asarray(pc1(gen)[None], jnp.float32)
-    return np.asarray(jax.vmap(jax.vmap(lambda wt: pc_distances(wt, pcs)[0]))(w))
+    """``(n_networks, T)`` sign-invariant ‖w_t − PC1‖ of each network's (single-output) weights."""
+    return gen.weight_distances(rule, key, n_networks)[:, 0]
 
 
 def _plot_traces(data, learned, oja_fresh, path: Path, title: str) -> Path:
@@ -181,3 +173,201 @@ def run_fig2(out: Path, quick: bool = False, progress: bool = True) -> dict:
 
 FIG2 = Experiment("ramesh-fig2", "Ramesh et al. 2023, Fig. 2",
                   "local MLP rule fit adversarially to Oja data: same activity, other weights?", run_fig2)
+
+
+# ---------------------------------------------------------------------------- Fig. 3
+#: 39-input covariance: eigenvalues 0.5^i (i = 0..38) under a fixed random rotation — the
+#: 3-input spectrum (1, 0.5, 0.25) continued; the paper's Supp. B.1 is not in our text
+SPECTRUM_39 = tuple(0.5 ** i for i in range(39))
+NOISE_STD = 0.25
+#: the 39-input generator costs 13× more per network (one MLP call per synapse), so its fit
+#: draws ``networks_39`` networks (100 traces each) per step instead of ``networks``
+FIG3_FULL = dict(FIG2_FULL, networks_39=1, mse_networks=50, mse_epochs=150, mse_batch=4, mse_lr=3e-3)
+FIG3_QUICK = dict(FIG2_QUICK, networks_39=1, mse_networks=20, mse_epochs=60, mse_batch=4, mse_lr=3e-3)
+
+
+def _plot_activity_rows(rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], path: Path, title: str) -> Path:
+    """One row per (label, learned traces, held-out data, fresh Oja traces): example traces,
+    median and 10/90 % over time, and the per-time W1 distance (learned and Oja floor)."""
+    fig, ax = plt.subplots(len(rows), 3, figsize=(13, 3.1 * len(rows)), squeeze=False)
+    for r, (label, learned, data, fresh) in enumerate(rows):
+        t = np.arange(data.shape[1])
+        for i in range(15):
+            ax[r, 0].plot(t, data[i], color="k", alpha=0.3, lw=0.8)
+            ax[r, 0].plot(t, learned[i], color="C1", alpha=0.3, lw=0.8)
+        ax[r, 0].set_title(f"{label}: traces (Oja black)", fontsize=9)
+        for q, ls in ((50, "-"), (10, ":"), (90, ":")):
+            ax[r, 1].plot(t, np.percentile(data, q, axis=0), "k", ls=ls)
+            ax[r, 1].plot(t, np.percentile(learned, q, axis=0), "C1", ls=ls)
+        ax[r, 1].set_title("median and 10/90 %", fontsize=9)
+        ax[r, 2].plot(t, activity_distance(learned, data), color="C1", label="learned vs held-out")
+        ax[r, 2].plot(t, activity_distance(fresh, data), color="k", label="fresh Oja (floor)")
+        ax[r, 2].set_title("W1 per time point", fontsize=9)
+        ax[r, 2].legend(fontsize=7)
+    for a in ax[-1]:
+        a.set_xlabel("time step")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return figs._save(fig, path)
+
+
+def _mse_fit(start, gen: ActivityGenerator, key, s: dict, progress: bool):
+    """The supervised comparison: the same rule family fit by MSE on paired traces (the
+    data's own patterns and initial weights; a noiseless model)."""
+    from ..infer import TrajectoryFitConfig, fit_trajectory
+
+    data = gen.dataset(oja(), key, s["mse_networks"])
+    cfg = TrajectoryFitConfig(epochs=s["mse_epochs"], learning_rate=s["mse_lr"], batch_size=s["mse_batch"],
+                              init_weights="true", checkpoint=None, clip=1.0)
+    return fit_trajectory(start, gen.circuit, data, config=cfg, progress=progress)
+
+
+def _comparison_rows(table: dict, tests: list[str]) -> list[tuple[str, str, str]]:
+    rows = []
+    for name, row in table.items():
+        for t in tests:
+            c = row[t]
+            if c is not None:
+                rows.append((f"{name} → {t}: W1 mean / final ‖w−PC1‖", f"{c['w1_mean']:.3f} / {c['pc1_final']:.2f}",
+                             "—"))
+    return rows
+
+
+def run_fig3(out: Path, quick: bool = False, progress: bool = True) -> dict:
+    from ..analysis import compare_rules, comparison_markdown
+
+    out = Path(out)
+    s = FIG3_QUICK if quick else FIG3_FULL
+    t0 = time.perf_counter()
+    gens = {"clean 3-input": oja_generator(), "noisy 3-input": oja_generator(noise_std=NOISE_STD),
+            "39-input": oja_generator(39, spectrum=SPECTRUM_39)}
+    keys = dict(zip(("data", "held", "fresh", "eval", "rule", "mse"), jax.random.split(jax.random.PRNGKey(2023), 6)))
+    held = {n: np.asarray(g.traces(oja(), keys["held"], s["held_out_networks"])) for n, g in gens.items()}
+    fresh = {n: np.asarray(g.traces(oja(), keys["fresh"], s["held_out_networks"])) for n, g in gens.items()}
+    start = MLPRule(keys["rule"], ("x", "y", "w"), width=s["width"], depth=s["depth"])
+    cfg = AdversarialConfig(steps=s["steps"], networks=s["networks"], lr_generator=s["lr_generator"],
+                            lr_discriminator=s["lr_discriminator"])
+    rules, fits = {"Oja (truth)": oja()}, {}
+    for train, label in (("noisy 3-input", "GAN, noisy data"), ("39-input", "GAN, 39-input data")):
+        data = np.asarray(gens[train].traces(oja(), keys["data"], s["data_networks"]))
+        c = cfg if train != "39-input" else dataclasses.replace(cfg, networks=s["networks_39"])
+        print(f"[ramesh-fig3] adversarial fit of a local MLP rule to {train} Oja data ({data.shape[0]} traces, "
+              f"{s['steps']} steps of {c.networks} networks)")
+        fits[label] = adversarial_fit(start, gens[train], data, config=c, progress=progress)
+        rules[label] = fits[label].rule
+    for train, label in (("noisy 3-input", "MSE, noisy data"), ("clean 3-input", "MSE, clean data")):
+        print(f"[ramesh-fig3] MSE trajectory fit of the same MLP to {train} Oja data ({s['mse_networks']} networks, "
+              f"{s['mse_epochs']} epochs)")
+        fits[label] = _mse_fit(start, gens[train], keys["mse"], s, progress)
+        rules[label] = fits[label].rule
+    table = compare_rules(rules, {n: (g, held[n]) for n, g in gens.items()}, keys["eval"], s["held_out_networks"])
+    tr = lambda name, gen: np.asarray(gens[gen].traces(rules[name], keys["eval"], s["held_out_networks"]))  # noqa: E731
+    figures = [
+        _plot_activity_rows([
+            ("A top: GAN (noisy) on noisy net", tr("GAN, noisy data", "noisy 3-input"), held["noisy 3-input"],
+             fresh["noisy 3-input"]),
+            ("A middle: MSE (noisy) on noisy net", tr("MSE, noisy data", "noisy 3-input"), held["noisy 3-input"],
+             fresh["noisy 3-input"]),
+            ("A bottom: GAN (noisy) on clean net", tr("GAN, noisy data", "clean 3-input"), held["clean 3-input"],
+             fresh["clean 3-input"]),
+            ("A extra: MSE (noisy) on clean net", tr("MSE, noisy data", "clean 3-input"), held["clean 3-input"],
+             fresh["clean 3-input"]),
+        ], out / "fig3a_noisy.png", "Fig. 3A: trained on noisy-postsynaptic data"),
+        _plot_activity_rows([
+            ("B top: GAN (39) on 39-input net", tr("GAN, 39-input data", "39-input"), held["39-input"],
+             fresh["39-input"]),
+            ("B bottom: GAN (39) on clean 3-input net", tr("GAN, 39-input data", "clean 3-input"),
+             held["clean 3-input"], fresh["clean 3-input"]),
+        ], out / "fig3b_39inputs.png", "Fig. 3B: trained on 39-input data"),
+        _plot_weights({n: weight_distance(gens["clean 3-input"], r, keys["eval"], s["held_out_networks"])
+                       for n, r in (("Oja", oja()),) + tuple((k, v) for k, v in rules.items() if k != "Oja (truth)")},
+                      out / "fig3_weights.png", "Fig. 3 III: ‖w − PC1‖ on the clean 3-input network"),
+        figs.plot_rule_portraits({k: v for k, v in rules.items()}, out / "fig3_portraits.png",
+                                 title="Δw at w = 0.01 and the (w, y) field at x = 0.5"),
+    ]
+    clean = "clean 3-input"
+    results = {
+        "comparison": table,
+        "comparison_markdown": comparison_markdown(table),
+        "floors_w1_mean": {n: float(activity_distance(fresh[n], held[n]).mean()) for n in gens},
+        "generalises_to_clean": {k: bool(table[k][clean]["w1_mean"] <= 1.5 * table["Oja (truth)"][clean]["w1_mean"])
+                                 for k in rules if k != "Oja (truth)"},
+        "final_d_accuracy": {k: f.metrics["final_d_accuracy"] for k, f in fits.items() if "GAN" in k},
+        "mse_final_train_mse": {k: float(f.history["mse"][-1]) for k, f in fits.items() if "MSE" in k},
+        "paper": {"GAN rules on the clean network": "match Oja's activity statistics",
+                  "MSE rule": "does not generalise as well", "weights": "differ from Oja's"},
+    }
+    print(side_by_side(_comparison_rows(table, list(gens)),
+                       "ramesh-fig3: rules trained on perturbed data, tested everywhere (Oja row = sampling floor)"))
+    print(comparison_markdown(table))
+    finish(out, "ramesh-fig3", results, dict(s), t0, figures)
+    return results
+
+
+FIG3 = Experiment("ramesh-fig3", "Ramesh et al. 2023, Fig. 3",
+                  "MLP rules fit (GAN / MSE) to noisy and 39-input Oja data, tested on the clean network", run_fig3)
+
+
+# ---------------------------------------------------------------------------- Fig. 4
+FIG4_FULL = dict(FIG2_FULL)
+FIG4_QUICK = dict(FIG2_QUICK)
+
+
+def fig4_rules(key, width: int = 10, depth: int = 2) -> dict:
+    """The three parametrisations of Fig. 4 (Ramesh et al. §4.3), initial values: Oja + local
+    MLP (the MLP starts at exactly zero output slope and bias, so the rule starts at Oja),
+    semi-global MLP, global MLP (3 → 1 layer)."""
+    from ..rules import Frozen, GlobalMLPRule, SemiGlobalMLPRule
+
+    k1, k2, k3 = jax.random.split(key, 3)
+    return {"Oja + local MLP": Frozen(oja()) + MLPRule(k1, ("x", "y", "w"), width=width, depth=depth, out_bias=0.0),
+            "semi-global MLP": SemiGlobalMLPRule(k2, width=width, depth=depth),
+            "global MLP": GlobalMLPRule(k3, 3, 1, width=width, depth=depth)}
+
+
+def run_fig4(out: Path, quick: bool = False, progress: bool = True) -> dict:
+    from ..analysis import compare_rules, comparison_markdown
+
+    out = Path(out)
+    s = FIG4_QUICK if quick else FIG4_FULL
+    t0 = time.perf_counter()
+    gen = oja_generator()
+    k_data, k_held, k_fresh, k_eval, k_rule = jax.random.split(jax.random.PRNGKey(2023), 5)  # as in Fig. 2
+    data = np.asarray(gen.traces(oja(), k_data, s["data_networks"]))
+    held = np.asarray(gen.traces(oja(), k_held, s["held_out_networks"]))
+    fresh = np.asarray(gen.traces(oja(), k_fresh, s["held_out_networks"]))
+    cfg = AdversarialConfig(steps=s["steps"], networks=s["networks"], lr_generator=s["lr_generator"],
+                            lr_discriminator=s["lr_discriminator"])
+    rules, fits = {"Oja (truth)": oja()}, {}
+    for name, start in fig4_rules(k_rule, s["width"], s["depth"]).items():
+        print(f"[ramesh-fig4] adversarial fit of the {name} rule ({s['steps']} steps)")
+        fits[name] = adversarial_fit(start, gen, data, config=cfg, progress=progress)
+        rules[name] = fits[name].rule
+    table = compare_rules(rules, {"3-input": (gen, held)}, k_eval, s["held_out_networks"])
+    learned = {k: np.asarray(gen.traces(r, k_eval, s["held_out_networks"])) for k, r in rules.items()}
+    figures = [
+        _plot_activity_rows([(k, learned[k], held, fresh) for k in fits], out / "fig4b_activity.png",
+                            "Fig. 4B: activity of the three parametrisations vs Oja data"),
+        _plot_weights({("Oja" if k == "Oja (truth)" else k): weight_distance(gen, r, k_eval, s["held_out_networks"])
+                       for k, r in rules.items()}, out / "fig4c_weights.png", "Fig. 4C: ‖w − PC1‖"),
+        figs.plot_rule_portraits(rules, out / "fig4de_portraits.png",
+                                 title="Fig. 4D–E: Δw at w = 0.01 and the (w, y) field at x = 0.5"),
+    ]
+    results = {
+        "comparison": table,
+        "comparison_markdown": comparison_markdown(table),
+        "floor_w1_mean": float(activity_distance(fresh, held).mean()),
+        "final_d_accuracy": {k: f.metrics["final_d_accuracy"] for k, f in fits.items()},
+        "seconds_per_step": {k: f.metrics["seconds_per_step"] for k, f in fits.items()},
+        "paper": {"activity": "all three reproduce the statistics", "weights": "differ from Oja's and from each other"},
+    }
+    print(side_by_side(_comparison_rows(table, ["3-input"]) + [(f"{k}: fixed points at x = 0.5", r["fixed_points"], "—")
+                                                              for k, r in table.items()],
+                       "ramesh-fig4: three rule parametrisations fit adversarially to the same Oja data"))
+    print(comparison_markdown(table))
+    finish(out, "ramesh-fig4", results, dict(s), t0, figures)
+    return results
+
+
+FIG4 = Experiment("ramesh-fig4", "Ramesh et al. 2023, Fig. 4",
+                  "Oja + local MLP, semi-global and global MLP rules fit adversarially to the same data", run_fig4)

@@ -30,6 +30,7 @@ from jaxtyping import Array
 
 from .._errors import ConfigError
 from ..circuits import LayerInput, PlasticLayer
+from ..data import Dataset
 from ..rules import AbstractRule
 from ._result import FitResult
 from .trajectory import _progress
@@ -77,8 +78,47 @@ class ActivityGenerator(eqx.Module):
 
     def traces(self, rule: AbstractRule, key: Array, n_networks: int) -> Array:
         """``(n_networks · K · n_out, T)`` traces from ``n_networks`` fresh networks."""
-        _, y, _ = jax.vmap(lambda k: self.network(rule, k))(jax.random.split(key, n_networks))
+        _, y, _ = self.networks(rule, jax.random.split(key, n_networks))
         return jnp.moveaxis(y, 1, -1).reshape(-1, self.n_steps)
+
+    def networks(self, rule: AbstractRule, keys: Array) -> tuple[Array, Array, Array]:
+        """:meth:`network` for each key of ``keys (D, 2)``, batched with ``vmap`` (and compiled
+        once per rule structure and ``D`` outside a trace): ``x (D, K, n_in)``,
+        ``y (D, T, K, n_out)``, ``w (D, T, n_out, n_in)``."""
+        return _networks(self, rule, keys)
+
+    def pc1(self) -> np.ndarray:
+        """``(n_in,)`` unit first principal component of the input covariance ``L Lᵀ`` (sign
+        arbitrary)."""
+        cov = np.asarray(self.cov_sqrt, np.float64) @ np.asarray(self.cov_sqrt, np.float64).T
+        return np.linalg.eigh(cov)[1][:, -1]
+
+    def weight_distances(self, rule: AbstractRule, key: Array, n_networks: int) -> np.ndarray:
+        r"""``(n_networks, n_out, T)`` sign-invariant distance ``min(‖w_i^t − PC_1‖, ‖w_i^t + PC_1‖)``
+        of each output's weight vector to the first principal component (Ramesh et al. Fig. 2C)."""
+        _, _, w = self.networks(rule, jax.random.split(key, n_networks))
+        pc = jnp.asarray(self.pc1(), jnp.float32)
+        d = jnp.minimum(jnp.linalg.norm(w - pc, axis=-1), jnp.linalg.norm(w + pc, axis=-1))  # (D, T, n_out)
+        return np.asarray(jnp.moveaxis(d, 1, -1))
+
+    def dataset(self, rule: AbstractRule, key: Array, n_networks: int) -> Dataset:
+        """The same networks as :meth:`traces` (same ``key``) as a trajectory :class:`Dataset`
+        — stimuli ``(n_networks, T, K, n_in)`` (the fixed patterns repeated over time),
+        activity ``(n_networks, T, K, n_out)`` and the true initial weights — so that a
+        trajectory fit (MSE on paired traces, :func:`plastinfer.fit_trajectory`) can be run on
+        exactly the data an adversarial fit sees."""
+        x, y, w = self.networks(rule, jax.random.split(key, n_networks))
+        stimuli = np.broadcast_to(np.asarray(x)[:, None], (n_networks, self.n_steps) + x.shape[1:])
+        return Dataset(stimuli=np.ascontiguousarray(stimuli), activity=np.asarray(y),
+                       units=np.arange(self.circuit.n_out), n_out=self.circuit.n_out,
+                       init_weights=np.asarray(w[:, 0]),
+                       meta={"source": "ActivityGenerator", "rule": None, "noise_std": self.noise_std,
+                             "circuit": self.circuit.config()})
+
+
+@eqx.filter_jit
+def _networks(gen: ActivityGenerator, rule: AbstractRule, keys: Array):
+    return jax.vmap(lambda k: gen.network(rule, k))(keys)
 
 
 class Discriminator(eqx.Module):
@@ -205,7 +245,7 @@ def adversarial_fit(rule: AbstractRule, generator: ActivityGenerator, data: Arra
 
     history: dict[str, list] = {"d_loss": [], "g_loss": [], "d_accuracy": []}
     t0 = time.perf_counter()
-    bar = _progress(range(cfg.steps), progress, desc="adversarial")
+    bar = _progress(range(cfg.steps), progress, desc="adversarial", unit="step")
     done = 0
     for _ in bar:
         key, sub = jax.random.split(key)

@@ -454,7 +454,8 @@ def _progress(it, enabled: bool, **kw):
     from tqdm.auto import tqdm
 
     kw.setdefault("desc", "fit")
-    return tqdm(it, unit="epoch", leave=False, **kw)
+    kw.setdefault("unit", "epoch")
+    return tqdm(it, leave=False, **kw)
 
 
 # ----------------------------------------------------------------------------- resume

@@ -4,7 +4,7 @@ from ._base import VARIABLES, AbstractRule
 from ._library import KNOWN_RULES, anti_hebb, hebb, known_rule, oja
 from ._mlp import GlobalMLPRule, MLPRule, SemiGlobalMLPRule
 from ._parse import parse_equation
-from ._sum import RuleSum
+from ._sum import Frozen, RuleSum
 from ._spike import SpikeTraceRule, vogels_istdp
 from ._taylor import Taylor, term_names
 
@@ -18,6 +18,7 @@ __all__ = [
     "SpikeTraceRule",
     "vogels_istdp",
     "RuleSum",
+    "Frozen",
     "term_names",
     "oja",
     "hebb",

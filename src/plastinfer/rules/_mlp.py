@@ -39,6 +39,7 @@ class MLPRule(AbstractRule):
         depth: int = 1,
         activation: str = "tanh",
         out_scale: float = 1e-2,
+        out_bias: float | None = None,
     ):
         if activation not in _ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose from {sorted(_ACTIVATIONS)}")
@@ -47,8 +48,14 @@ class MLPRule(AbstractRule):
         mlp = eqx.nn.MLP(
             len(self.variables), "scalar", width, depth, activation=_ACTIVATIONS[activation], key=key
         )
-        # a small last layer so that the initial rule is close to "no plasticity"
-        self.mlp = eqx.tree_at(lambda m: m.layers[-1].weight, mlp, mlp.layers[-1].weight * out_scale)
+        # a small last layer so that the initial rule's x-, y-, w-dependence is weak; the last
+        # bias keeps equinox's init (a constant drift of up to 1/√width) unless ``out_bias``
+        # sets it — ``out_bias=0`` starts at exactly "no plasticity" where the MLP output is
+        # flat, e.g. for Ramesh et al.'s Oja + MLP, a perturbation of Oja's rule
+        mlp = eqx.tree_at(lambda m: m.layers[-1].weight, mlp, mlp.layers[-1].weight * out_scale)
+        if out_bias is not None:
+            mlp = eqx.tree_at(lambda m: m.layers[-1].bias, mlp, jnp.full_like(mlp.layers[-1].bias, out_bias))
+        self.mlp = mlp
 
     def delta(self, x, y, w, r):
         k, pre = x.shape

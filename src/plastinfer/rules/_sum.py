@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 
 from ._base import AbstractRule
@@ -27,3 +29,21 @@ class RuleSum(AbstractRule):
         return "Δw = " + " + ".join(f"[{p}]" for p in parts)
 
 
+
+
+class Frozen(AbstractRule):
+    """A rule that takes part in a sum but is not learned: its parameters are behind
+    :func:`jax.lax.stop_gradient`, so gradient-based fits (trajectory, adversarial,
+    gradient meta-learning) leave them unchanged (Adam on a zero gradient moves nothing).
+    Ramesh et al.'s *Oja + local MLP* is ``Frozen(oja()) + MLPRule(key)``: the fixed Oja
+    term plus a learned perturbation. Evolution strategies perturb every array, so freeze
+    by leaving the rule out of the search there."""
+
+    rule: AbstractRule
+
+    def delta(self, x, y, w, r):
+        params, static = eqx.partition(self.rule, eqx.is_inexact_array)
+        return eqx.combine(jax.lax.stop_gradient(params), static).delta(x, y, w, r)
+
+    def equation(self, precision: int = 2, threshold: float | None = None) -> str:
+        return self.rule.equation(precision, threshold) + " (fixed)"
