@@ -1,0 +1,143 @@
+r"""Observable statistics of a network's layers (Nayebi et al. 2020, §3 and B.1).
+
+For each layer and checkpoint, on a fixed validation batch, three *measures*:
+
+- ``weight``: the layer's forward weights ``W`` (all elements);
+- ``act``: the layer's output (after its ReLU) — statistics over units for each
+  validation example, then averaged over examples;
+- ``gradavg``: the layer-wise activity change, per example
+  ``g = (1/n_out) Σ_i Σ_j ∂y_i/∂x_j`` (the summed Jacobian of the layer's outputs with
+  respect to its inputs, averaged over output units), computed two ways: through ``W``
+  (the true Jacobian, ``gradavg``) and through the backward path the rule uses
+  (``gradavg_rule``: through ``B`` for FA and IA, as the original TensorFlow code did —
+  which leaks the rule's identity; for SGDM and Adam both are equal).
+
+Each measure goes through three *functions* (``raw``, ``abs``, ``sq``). ``weight`` and
+``act`` then get seven *statistics* (:data:`STATISTICS`) as the original code defines
+them: ``norm`` (L2 norm of the flattened tensor), ``mean``, ``var`` (population
+variance), ``skew`` (Pearson's second coefficient ``3 (mean − median) / std``),
+``kurtosis`` (``E[(v − μ)^4] / var²``, i.e. non-excess, ``scipy.stats.kurtosis(fisher=False)``),
+``median`` and ``q3`` (75th percentile, linear interpolation). ``gradavg`` gets the mean
+over examples only. That makes 21 + 21 + 3 (+ 3) features per layer per checkpoint.
+Where an example's activations are constant (a silent ReLU layer), its skew and kurtosis
+are undefined and that example is left out of the average.
+
+Measurement realism (§6, B.4): ``noise_std`` adds independent Gaussian noise to every
+measured element (weights, activations, Jacobian entries) before the statistics, and
+``unit_frac`` keeps a random ``ceil(frac · n)`` of the units (weight elements; output
+units of ``act``; input and output units of ``gradavg``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._learners import Layer, apply_layer
+
+FUNCTIONS = ("raw", "abs", "sq")
+STATISTICS = ("norm", "mean", "var", "skew", "kurtosis", "median", "q3")
+MEASURES = ("weight", "act", "gradavg", "gradavg_rule")
+
+
+def feature_names(measures=MEASURES) -> list[str]:
+    """Names of the per-layer features, in the order :func:`layer_observables` returns them."""
+    names = []
+    for m in measures:
+        if m.startswith("gradavg"):
+            names += [f"{m}_{f}" for f in FUNCTIONS]
+        else:
+            names += [f"{m}_{f}_{s}" for f in FUNCTIONS for s in STATISTICS]
+    return names
+
+
+def _fn(v, f):
+    return v if f == "raw" else (jnp.abs(v) if f == "abs" else v * v)
+
+
+def statistics(v: jax.Array) -> jax.Array:
+    """The seven statistics of the flattened ``v``, ``(7,)`` in :data:`STATISTICS` order."""
+    v = v.ravel()
+    mean = jnp.mean(v)
+    var = jnp.mean((v - mean) ** 2)
+    med = jnp.median(v)
+    std = jnp.sqrt(var)
+    skew = jnp.where(std > 0, 3.0 * (mean - med) / jnp.where(std > 0, std, 1.0), jnp.nan)
+    kurt = jnp.where(var > 0, jnp.mean((v - mean) ** 4) / jnp.where(var > 0, var, 1.0) ** 2, jnp.nan)
+    return jnp.stack([jnp.linalg.norm(v), mean, var, skew, kurt, med, jnp.percentile(v, 75.0)])
+
+
+def _subsample(key, n: int, frac: float) -> jax.Array | None:
+    if frac >= 1.0:
+        return None
+    return jax.random.permutation(key, n)[: max(1, math.ceil(frac * n))]
+
+
+def layer_observables(layer: Layer, p: dict, x: jax.Array, *, path: str = "rule", noise_std: float = 0.0,
+                      unit_frac: float = 1.0, key: jax.Array | None = None,
+                      noise_key: jax.Array | None = None) -> jax.Array:
+    """Features of one layer with parameters ``p`` on its validation inputs ``x`` (batch
+    first), in :func:`feature_names` order. ``path`` is the rule's backward path for
+    ``gradavg_rule`` (``"true"`` for backprop rules, ``"rule"`` for FA/IA). ``key`` picks
+    the recorded units, ``noise_key`` the measurement noise."""
+    key = jax.random.PRNGKey(0) if key is None else key
+    noise_key = jax.random.fold_in(key, 1) if noise_key is None else noise_key
+    k_ws, k_as, k_gi, k_go = jax.random.split(key, 4)
+    k_wn, k_an, k_gn = jax.random.split(noise_key, 3)
+    feats = []
+    # weights: all elements are units
+    w = p["W"].ravel()
+    w = w + noise_std * jax.random.normal(k_wn, w.shape) if noise_std else w
+    sel = _subsample(k_ws, w.size, unit_frac)
+    w = w if sel is None else w[sel]
+    feats += [statistics(_fn(w, f)) for f in FUNCTIONS]
+    # activations: per example over (subsampled) output units, then the mean over examples
+    y = apply_layer(layer, p, x).reshape(x.shape[0], -1)
+    y = y + noise_std * jax.random.normal(k_an, y.shape) if noise_std else y
+    sel = _subsample(k_as, y.shape[1], unit_frac)
+    y = y if sel is None else y[:, sel]
+    for f in FUNCTIONS:
+        feats.append(jnp.nanmean(jax.vmap(statistics)(_fn(y, f)), axis=0))
+    # layer-wise activity change, through W and through the rule's path
+    n_out = int(np.prod(apply_layer(layer, p, x[:1]).shape[1:]))
+    out_sel = _subsample(k_go, n_out, unit_frac)
+    cot = jnp.ones((x.shape[0], n_out)) if out_sel is None else jnp.zeros((x.shape[0], n_out)).at[:, out_sel].set(1.0)
+    n_counted = n_out if out_sel is None else out_sel.size
+    for pth in ("true", path):
+        _, vjp = jax.vjp(lambda xx: apply_layer(layer, p, xx, pth).reshape(x.shape[0], -1), x)
+        jac = vjp(cot)[0].reshape(x.shape[0], -1)  # Σ_i ∂y_i/∂x_j per example, (n, n_in)
+        jac = jac + noise_std * jax.random.normal(k_gn, jac.shape) if noise_std else jac
+        in_sel = _subsample(k_gi, jac.shape[1], unit_frac)
+        jac = jac if in_sel is None else jac[:, in_sel]
+        g = jnp.sum(jac, axis=1) / n_counted
+        feats.append(jnp.stack([jnp.mean(_fn(g, f)) for f in FUNCTIONS]))
+    return jnp.concatenate(feats)
+
+
+@functools.partial(jax.jit, static_argnames=("layers", "path", "noise_std", "unit_frac"))
+def network_observables(layers: tuple[Layer, ...], checkpoints: list[dict], x_val: jax.Array, *, path: str = "rule",
+                        noise_std: float = 0.0, unit_frac: float = 1.0, key: jax.Array | None = None) -> jax.Array:
+    """``(n_checkpoints, n_layers, n_features)`` features of every layer at every checkpoint
+    (``checkpoints``: per-layer parameter dicts with a leading checkpoint axis). The same
+    units are recorded at every checkpoint (``key``); the measurement noise is drawn
+    afresh for each checkpoint."""
+    key = jax.random.PRNGKey(0) if key is None else key
+    n_ck = jax.tree_util.tree_leaves(checkpoints)[0].shape[0]
+
+    def at(args):
+        params, c = args
+        h, out = x_val, []
+        for i, (layer, p) in enumerate(zip(layers, params)):
+            if layer.kind == "dense" and h.ndim > 2:
+                h = h.reshape(h.shape[0], -1)
+            out.append(layer_observables(layer, p, h, path=path, noise_std=noise_std, unit_frac=unit_frac,
+                                         key=jax.random.fold_in(key, i),
+                                         noise_key=jax.random.fold_in(jax.random.fold_in(key, 10_000 + i), c)))
+            h = apply_layer(layer, p, h)
+        return jnp.stack(out)
+
+    return jax.lax.map(at, (checkpoints, jnp.arange(n_ck)))

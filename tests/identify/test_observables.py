@@ -1,0 +1,68 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats as sps
+
+from plastinfer.identify._learners import apply_layer, init_params, layers_for, transport
+from plastinfer.identify._observables import STATISTICS, feature_names, layer_observables, statistics
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(-100, 100, allow_nan=False, width=32), min_size=3, max_size=40))
+def test_each_statistic_equals_its_numpy_scipy_definition(values):
+    v = np.asarray(values, np.float64)
+    got = dict(zip(STATISTICS, np.asarray(statistics(jnp.asarray(v, jnp.float32)), np.float64)))
+    scale = max(1.0, np.abs(v).max())
+    assert got["norm"] == pytest.approx(np.linalg.norm(v), rel=1e-4, abs=1e-4 * scale)
+    assert got["mean"] == pytest.approx(v.mean(), rel=1e-4, abs=1e-4 * scale)
+    assert got["var"] == pytest.approx(v.var(), rel=1e-3, abs=1e-4 * scale ** 2)
+    assert got["median"] == pytest.approx(np.median(v), rel=1e-5, abs=1e-5 * scale)
+    assert got["q3"] == pytest.approx(np.percentile(v, 75), rel=1e-5, abs=1e-5 * scale)
+    if v.std() > 1e-2 * scale:
+        assert got["skew"] == pytest.approx(3 * (v.mean() - np.median(v)) / v.std(), rel=1e-3, abs=1e-3)
+        assert got["kurtosis"] == pytest.approx(sps.kurtosis(v, fisher=False), rel=1e-3)
+
+
+def test_constant_measures_have_undefined_shape_statistics():
+    s = dict(zip(STATISTICS, np.asarray(statistics(jnp.ones(10)))))
+    assert np.isnan(s["skew"]) and np.isnan(s["kurtosis"]) and s["mean"] == 1.0
+
+
+def test_layer_observables_match_direct_computation_for_a_dense_layer():
+    layers = layers_for("mlp1x64", (5,), 3)
+    p = init_params(layers, jax.random.PRNGKey(0))[0]
+    x = jax.random.normal(jax.random.PRNGKey(1), (9, 5))
+    f = dict(zip(feature_names(), np.asarray(layer_observables(layers[0], p, x, path="rule"))))
+    w = np.asarray(p["W"])
+    assert f["weight_sq_mean"] == pytest.approx(np.mean(w ** 2), rel=1e-5)
+    y = np.asarray(apply_layer(layers[0], p, x))
+    assert f["act_abs_norm"] == pytest.approx(np.mean(np.linalg.norm(y, axis=1)), rel=1e-5)
+    # true Jacobian of relu(Wx + b): Σ_i Σ_j 1[z_i > 0] W_ij / n_out per example
+    z = np.asarray(x) @ w.T + np.asarray(p["b"])
+    g_true = ((z > 0) @ w).sum(axis=1) / w.shape[0]
+    assert f["gradavg_raw"] == pytest.approx(g_true.mean(), rel=1e-4)
+    assert f["gradavg_sq"] == pytest.approx(np.mean(g_true ** 2), rel=1e-4)
+    # through B: Σ_i Σ_j 1[z_i > 0] B_ji / n_out — differs unless B = Wᵀ
+    g_rule = ((z > 0) @ np.asarray(p["B"]).T).sum(axis=1) / w.shape[0]
+    assert f["gradavg_rule_raw"] == pytest.approx(g_rule.mean(), rel=1e-4)
+    q = dict(p, B=transport(layers[0], p["W"]))
+    f2 = dict(zip(feature_names(), np.asarray(layer_observables(layers[0], q, x, path="rule"))))
+    assert f2["gradavg_rule_raw"] == pytest.approx(f2["gradavg_raw"], rel=1e-5)
+
+
+def test_unit_subsampling_and_noise_change_the_features_in_the_expected_direction():
+    layers = layers_for("mlp1x64", (20,), 3)
+    p = init_params(layers, jax.random.PRNGKey(0))[0]
+    x = jax.random.normal(jax.random.PRNGKey(1), (64, 20))
+    names = feature_names()
+    full = dict(zip(names, np.asarray(layer_observables(layers[0], p, x))))
+    sub = dict(zip(names, np.asarray(layer_observables(layers[0], p, x, unit_frac=0.25))))
+    noisy = dict(zip(names, np.asarray(layer_observables(layers[0], p, x, noise_std=5.0))))
+    # a quarter of the weights: the norm shrinks by about √4; the mean square stays
+    assert sub["weight_raw_norm"] == pytest.approx(full["weight_raw_norm"] / 2, rel=0.2)
+    assert sub["weight_sq_mean"] == pytest.approx(full["weight_sq_mean"], rel=0.3)
+    # noise of σ = 5 adds σ² to the mean square of the weights
+    assert noisy["weight_sq_mean"] == pytest.approx(full["weight_sq_mean"] + 25.0, rel=0.1)
