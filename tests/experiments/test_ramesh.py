@@ -27,7 +27,9 @@ def test_fig3_compares_gan_and_mse_rules_on_every_setting(tmp_path, monkeypatch)
     monkeypatch.setattr(ramesh, "FIG3_QUICK", dict(TINY, networks_39=1, mse_networks=2, mse_epochs=1, mse_batch=2, mse_lr=1e-3))
     res = ramesh.run_fig3(tmp_path, quick=True, progress=False)
     table = res["comparison"]
-    assert set(table) == {"Oja (truth)", "GAN, noisy data", "GAN, 39-input data", "MSE, noisy data", "MSE, clean data"}
+    assert set(table) == {"Oja (truth)", "GAN, noisy data", "GAN, 39-input data", "MSE, noisy data", "MSE, clean data",
+                          "MSE, noisy data, unknown w0"}
+    assert all(v >= 0 for m in res["rule_mismatch_on_oja_states"].values() for v in m.values())
     # every local rule runs on every setting, and the truth's row is the sampling floor per setting
     for name, row in table.items():
         for test in ("clean 3-input", "noisy 3-input", "39-input"):

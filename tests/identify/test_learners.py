@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from plastinfer._errors import ConfigError
-from plastinfer.identify._learners import (LearnerConfig, batch_order, forward, ia_regulariser, init_params, layers_for,
+from plastinfer.identify._learners import (LearnerConfig, batch_order, ia_regulariser, init_params, layers_for,
                                            loss_fn, transport)
 from plastinfer.identify._tasks import load_task, nt_xent
 

@@ -211,15 +211,30 @@ def _plot_activity_rows(rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray
     return figs._save(fig, path)
 
 
-def _mse_fit(start, gen: ActivityGenerator, key, s: dict, progress: bool):
+def _mse_fit(start, gen: ActivityGenerator, key, s: dict, progress: bool, init_weights: str = "true"):
     """The supervised comparison: the same rule family fit by MSE on paired traces (the
-    data's own patterns and initial weights; a noiseless model)."""
+    data's own patterns; a noiseless model). ``init_weights="true"`` gives the fit each
+    network's true initial weights (an oracle); ``"resample"`` draws them afresh, as for
+    real data where they are unknown (Mehta et al.'s protocol)."""
     from ..infer import TrajectoryFitConfig, fit_trajectory
 
     data = gen.dataset(oja(), key, s["mse_networks"])
     cfg = TrajectoryFitConfig(epochs=s["mse_epochs"], learning_rate=s["mse_lr"], batch_size=s["mse_batch"],
-                              init_weights="true", checkpoint=None, clip=1.0)
+                              init_weights=init_weights, checkpoint=None, clip=1.0)
     return fit_trajectory(start, gen.circuit, data, config=cfg, progress=progress)
+
+
+def rule_mismatch(rule, gen: ActivityGenerator, key, n_networks: int = 20) -> float:
+    r"""How far ``rule`` is from Oja's *where the data live*: over the states ``(x_k, y_k^t,
+    w^t)`` that Oja networks of setting ``gen`` visit, the relative RMS difference of the
+    batch-averaged updates, ``‖Δw_rule − Δw_Oja‖ / ‖Δw_Oja‖`` (pooled over time and networks)."""
+    x, y, w = gen.networks(oja(), jax.random.split(key, n_networks))  # (D,K,n), (D,T,K,1), (D,T,1,n)
+
+    def per_net(xd, yd, wd):
+        return jax.vmap(lambda yt, wt: (rule(xd, yt, wt), oja()(xd, yt, wt)))(yd, wd)
+
+    d_rule, d_oja = jax.vmap(per_net)(x, y, w)
+    return float(jnp.sqrt(jnp.sum((d_rule - d_oja) ** 2) / jnp.sum(d_oja ** 2)))
 
 
 def _comparison_rows(table: dict, tests: list[str]) -> list[tuple[str, str, str]]:
@@ -255,10 +270,11 @@ def run_fig3(out: Path, quick: bool = False, progress: bool = True) -> dict:
               f"{s['steps']} steps of {c.networks} networks)")
         fits[label] = adversarial_fit(start, gens[train], data, config=c, progress=progress)
         rules[label] = fits[label].rule
-    for train, label in (("noisy 3-input", "MSE, noisy data"), ("clean 3-input", "MSE, clean data")):
+    for train, label, init in (("noisy 3-input", "MSE, noisy data", "true"), ("clean 3-input", "MSE, clean data", "true"),
+                               ("noisy 3-input", "MSE, noisy data, unknown w0", "resample")):
         print(f"[ramesh-fig3] MSE trajectory fit of the same MLP to {train} Oja data ({s['mse_networks']} networks, "
-              f"{s['mse_epochs']} epochs)")
-        fits[label] = _mse_fit(start, gens[train], keys["mse"], s, progress)
+              f"{s['mse_epochs']} epochs, initial weights: {init})")
+        fits[label] = _mse_fit(start, gens[train], keys["mse"], s, progress, init_weights=init)
         rules[label] = fits[label].rule
     table = compare_rules(rules, {n: (g, held[n]) for n, g in gens.items()}, keys["eval"], s["held_out_networks"])
     tr = lambda name, gen: np.asarray(gens[gen].traces(rules[name], keys["eval"], s["held_out_networks"]))  # noqa: E731
@@ -272,6 +288,8 @@ def run_fig3(out: Path, quick: bool = False, progress: bool = True) -> dict:
              fresh["clean 3-input"]),
             ("A extra: MSE (noisy) on clean net", tr("MSE, noisy data", "clean 3-input"), held["clean 3-input"],
              fresh["clean 3-input"]),
+            ("A extra: MSE (noisy, unknown w0) on noisy net", tr("MSE, noisy data, unknown w0", "noisy 3-input"),
+             held["noisy 3-input"], fresh["noisy 3-input"]),
         ], out / "fig3a_noisy.png", "Fig. 3A: trained on noisy-postsynaptic data"),
         _plot_activity_rows([
             ("B top: GAN (39) on 39-input net", tr("GAN, 39-input data", "39-input"), held["39-input"],
@@ -292,12 +310,16 @@ def run_fig3(out: Path, quick: bool = False, progress: bool = True) -> dict:
         "floors_w1_mean": {n: float(activity_distance(fresh[n], held[n]).mean()) for n in gens},
         "generalises_to_clean": {k: bool(table[k][clean]["w1_mean"] <= 1.5 * table["Oja (truth)"][clean]["w1_mean"])
                                  for k in rules if k != "Oja (truth)"},
+        "rule_mismatch_on_oja_states": {k: {n: rule_mismatch(r, g, keys["eval"]) for n, g in gens.items()}
+                                        for k, r in rules.items() if k != "Oja (truth)"},
         "final_d_accuracy": {k: f.metrics["final_d_accuracy"] for k, f in fits.items() if "GAN" in k},
         "mse_final_train_mse": {k: float(f.history["mse"][-1]) for k, f in fits.items() if "MSE" in k},
         "paper": {"GAN rules on the clean network": "match Oja's activity statistics",
                   "MSE rule": "does not generalise as well", "weights": "differ from Oja's"},
     }
-    print(side_by_side(_comparison_rows(table, list(gens)),
+    mism = [(f"{k}: ‖Δw − Δw_Oja‖/‖Δw_Oja‖ on Oja's states, " + " / ".join(gens), " / ".join(
+        f"{v:.2f}" for v in m.values()), "—") for k, m in results["rule_mismatch_on_oja_states"].items()]
+    print(side_by_side(_comparison_rows(table, list(gens)) + mism,
                        "ramesh-fig3: rules trained on perturbed data, tested everywhere (Oja row = sampling floor)"))
     print(comparison_markdown(table))
     finish(out, "ramesh-fig3", results, dict(s), t0, figures)

@@ -95,11 +95,6 @@ class LearnerConfig:
             return float(self.lr)
         return 0.05 * self.batch_size / 64 if self.rule in ("sgdm", "ia") else 1e-3
 
-    def static(self) -> "LearnerConfig":
-        """The config with the seeds zeroed: runs that differ only in seeds share one compiled
-        training function (and are ``vmap``-ed together by :func:`train_group`)."""
-        return dataclasses.replace(self, model_seed=0, data_seed=0)
-
 
 # ----------------------------------------------------------------------------- layers
 @dataclasses.dataclass(frozen=True)
@@ -198,17 +193,25 @@ def init_params(layers: tuple[Layer, ...], key: jax.Array) -> list[dict]:
     return params
 
 
-def apply_layer(layer: Layer, p: dict, x, path: str = "true"):
+def apply_layer(layer: Layer, p: dict, x, path="true"):
     """One layer's output. ``path="true"``: ordinary autodiff (the backward pass uses ``W``);
-    ``path="rule"``: the backward pass carries the error through ``B``."""
+    ``path="rule"``: the backward pass carries the error through ``B``. ``path`` may also be
+    a traced boolean (``True`` = through ``B``); ``False`` then still goes through the
+    custom backward pass, with ``B`` replaced by ``transport(W)`` — exactly backprop."""
     if layer.kind == "dense" and x.ndim > 2:
         x = x.reshape(x.shape[0], -1)
-    lin = _forward_linear(layer, x, p["W"]) if path == "true" else _rule_linear(layer, x, p["W"], p["B"])
+    if isinstance(path, str):
+        if path not in ("true", "rule"):
+            raise ValueError(f"path must be 'true' or 'rule', got {path!r}")
+        lin = _forward_linear(layer, x, p["W"]) if path == "true" else _rule_linear(layer, x, p["W"], p["B"])
+    else:
+        b_eff = jnp.where(path, p["B"], transport(layer, jax.lax.stop_gradient(p["W"])))
+        lin = _rule_linear(layer, x, p["W"], b_eff)
     y = lin + p["b"]
     return jax.nn.relu(y) if layer.relu else y
 
 
-def forward(layers, params, x, path: str = "true"):
+def forward(layers, params, x, path="true"):
     """``(output, inputs)``: the network's output and each layer's input (for the IA
     regulariser and the observables)."""
     inputs = []
@@ -220,130 +223,162 @@ def forward(layers, params, x, path: str = "true"):
     return x, inputs
 
 
-def ia_regulariser(layer: Layer, p: dict, x, alpha: float, beta: float, gamma: float):
+def ia_regulariser(layer: Layer, p: dict, x, alpha: float, beta: float, gamma: float, mask=None):
     """``R = α amp + β null + γ decay`` of one layer for its inputs ``x`` (batch first), with
-    ``x`` and ``W`` treated as constants (``stop_gradient``)."""
+    ``x`` and ``W`` treated as constants (``stop_gradient``); ``mask`` (batch,) selects the
+    examples that count."""
     x, w = jax.lax.stop_gradient(x), jax.lax.stop_gradient(p["W"])
     b_mat = p["B"]
     back = _backward_linear(layer, x, b_mat, _forward_linear(layer, x, w))  # B W x, per example
-    n = x.shape[0]
-    amp = -jnp.sum(x * back) / n
-    null = jnp.sum(back ** 2) / n
+    m = jnp.ones(x.shape[0]) if mask is None else mask.astype(x.dtype)
+    per = lambda a: jnp.sum(a.reshape(a.shape[0], -1), axis=1)  # noqa: E731
+    n = jnp.sum(m)
+    amp = -jnp.sum(m * per(x * back)) / n
+    null = jnp.sum(m * per(back ** 2)) / n
     decay = jnp.sum(w ** 2) + jnp.sum(b_mat ** 2)
     return alpha * amp + beta * null + gamma * decay
 
 
-def _task_loss(task: Task, out, y, key=None, out2=None):
+def _task_loss(task: Task, out, y, mask, out2=None):
+    if task.loss == "contrastive":
+        return nt_xent(out, out2, mask=mask)
     if task.loss == "xent":
-        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
-    if task.loss == "mse":
-        return jnp.mean((out - y) ** 2)
-    return nt_xent(out, out2)
+        per = optax.softmax_cross_entropy_with_integer_labels(out, y)
+    else:
+        per = jnp.mean((out - y) ** 2, axis=-1)
+    return jnp.sum(mask * per) / jnp.sum(mask)
 
 
-def loss_fn(params, layers, task: Task, cfg: LearnerConfig, xb, yb, key):
-    """Total loss of one mini-batch (its gradient is the rule's update direction)."""
-    path = "rule" if cfg.rule in ("fa", "ia") else "true"
+def _flags(rule) -> tuple:
+    """``(through B, IA regulariser, SGD-momentum)`` for a rule name or a traced rule index."""
+    if isinstance(rule, str):
+        rule = RULES.index(rule)
+    r = jnp.asarray(rule)
+    return r >= 2, r == 3, (r == 0) | (r == 3)
+
+
+def loss_fn(params, layers, task: Task, cfg: LearnerConfig, xb, yb, key, rule=None, mask=None):
+    """Total loss of one mini-batch; its gradient is the rule's update direction. ``rule``
+    (a name or a traced index into :data:`RULES`; default ``cfg.rule``) and ``mask`` (which
+    of the batch rows count; default all) let one compiled function serve every rule and
+    batch size."""
+    use_b, ia, _ = _flags(cfg.rule if rule is None else rule)
+    mask = jnp.ones(xb.shape[0]) if mask is None else mask.astype(jnp.float32)
     if task.loss == "contrastive":
         k1, k2 = jax.random.split(key)
-        out, inputs = forward(layers, params, augment(k1, xb), path)
-        out2, inputs2 = forward(layers, params, augment(k2, xb), path)
-        loss = _task_loss(task, out, yb, out2=out2)
+        out, inputs = forward(layers, params, augment(k1, xb), use_b)
+        out2, _ = forward(layers, params, augment(k2, xb), use_b)
+        loss = _task_loss(task, out, yb, mask, out2=out2)
     else:
-        out, inputs = forward(layers, params, xb, path)
-        loss = _task_loss(task, out, yb)
+        out, inputs = forward(layers, params, xb, use_b)
+        loss = _task_loss(task, out, yb, mask)
     loss = loss + cfg.weight_decay * sum(jnp.sum(p["W"] ** 2) for p in params)
-    if cfg.rule == "ia":
-        loss = loss + cfg.alignment_rate * sum(
-            ia_regulariser(layer, p, x, cfg.alpha, cfg.beta, cfg.gamma) for layer, p, x in zip(layers, params, inputs))
-    return loss
+    reg = sum(ia_regulariser(layer, p, x, cfg.alpha, cfg.beta, cfg.gamma, mask)
+              for layer, p, x in zip(layers, params, inputs))
+    return loss + jnp.where(ia, cfg.alignment_rate, 0.0) * reg
 
 
-def optimizer(cfg: LearnerConfig) -> optax.GradientTransformation:
-    """The rule's optimiser after global-norm clipping at ``cfg.clip`` (the same for all rules)."""
-    if cfg.rule in ("sgdm", "ia"):
-        base = optax.sgd(cfg.learning_rate, momentum=0.9, nesterov=True)
-    else:
-        base = optax.adam(cfg.learning_rate)
-    return optax.chain(optax.clip_by_global_norm(cfg.clip), base) if cfg.clip else base
+def _unit_optimisers(cfg: LearnerConfig):
+    """Clipping, then SGD with Nesterov momentum 0.9 and Adam, both with unit step size (the
+    run's learning rate multiplies the update)."""
+    clip = optax.clip_by_global_norm(cfg.clip) if cfg.clip else optax.identity()
+    return (optax.chain(clip, optax.sgd(1.0, momentum=0.9, nesterov=True)), optax.chain(clip, optax.adam(1.0)))
 
 
 def performance(layers, params, task: Task, key) -> jax.Array:
     """``[validation loss, validation accuracy]`` (accuracy NaN for non-classification)."""
     x, y = jnp.asarray(task.x_val), jnp.asarray(task.y_val)
+    mask = jnp.ones(x.shape[0])
     if task.loss == "contrastive":
         k1, k2 = jax.random.split(key)
         loss = nt_xent(forward(layers, params, augment(k1, x))[0], forward(layers, params, augment(k2, x))[0])
         return jnp.stack([loss, jnp.nan])
     out = forward(layers, params, x)[0]
-    loss = _task_loss(task, out, y)
+    loss = _task_loss(task, out, y, mask)
     acc = jnp.mean(jnp.argmax(out, -1) == y) if task.loss == "xent" else jnp.nan
     return jnp.stack([loss, acc])
 
 
-def batch_order(task: Task, cfg: LearnerConfig) -> np.ndarray:
-    """``(steps, batch_size)`` training-example indices: shuffled epochs from ``data_seed``."""
+def batch_order(task: Task, cfg: LearnerConfig, width: int | None = None) -> np.ndarray:
+    """``(steps, width)`` training-example indices (``width`` ≥ batch size, default the
+    batch size; columns past the batch size are padding): shuffled epochs from
+    ``data_seed``."""
     rng = np.random.default_rng(1000 + cfg.data_seed)
     per_epoch = task.n_train // cfg.batch_size
     if per_epoch < 1:
         raise ConfigError(f"batch_size {cfg.batch_size} exceeds the {task.n_train} training examples of {task.name!r}")
     epochs = -(-cfg.steps // per_epoch)
     idx = np.concatenate([rng.permutation(task.n_train)[: per_epoch * cfg.batch_size] for _ in range(epochs)])
-    return idx[: cfg.steps * cfg.batch_size].reshape(cfg.steps, cfg.batch_size).astype(np.int32)
+    idx = idx[: cfg.steps * cfg.batch_size].reshape(cfg.steps, cfg.batch_size).astype(np.int32)
+    width = cfg.batch_size if width is None else width
+    return np.pad(idx, ((0, 0), (0, width - cfg.batch_size)))
 
 
 # ----------------------------------------------------------------------------- training
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _train(cfg: LearnerConfig, layers: tuple[Layer, ...], task: Task, key: jax.Array, order: jax.Array):
-    """One run: ``(checkpoint params (leading axis n_checkpoints), performance (n_ck, 2))``."""
-    opt = optimizer(cfg)
-    k_init, k_train, k_perf = jax.random.split(key, 3)
-    params = init_params(layers, k_init)
+def _train_runs(cfg: LearnerConfig, layers: tuple[Layer, ...], task: Task, rule, lr, mask, key, order):
+    """Runs of one (architecture, task) as one ``vmap``: per run a rule index, learning
+    rate, batch mask ``(width,)``, PRNG key and batch order ``(steps, width)``. Returns
+    checkpoint parameters (leading axes run, checkpoint) and performance ``(runs, n_ck, 2)``."""
+    sgd, adam = _unit_optimisers(cfg)
     x_train, y_train = jnp.asarray(task.x_train), jnp.asarray(task.y_train)
     grad = jax.grad(loss_fn)
 
-    def step(carry, idx):
-        p, st, k = carry
-        k, sub = jax.random.split(k)
-        g = grad(p, layers, task, cfg, x_train[idx], y_train[idx], sub)
-        upd, st = opt.update(g, st, p)
-        return (optax.apply_updates(p, upd), st, k), None
+    def one(rule, lr, mask, key, order):
+        _, _, use_sgd = _flags(rule)
+        k_init, k_train, k_perf = jax.random.split(key, 3)
+        params = init_params(layers, k_init)
 
-    def segment(carry, idxs):
-        carry, _ = jax.lax.scan(step, carry, idxs)
-        return carry, carry[0]
+        def step(carry, idx):
+            p, s_sgd, s_adam, k = carry
+            k, sub = jax.random.split(k)
+            g = grad(p, layers, task, cfg, x_train[idx], y_train[idx], sub, rule, mask)
+            u_sgd, s_sgd = sgd.update(g, s_sgd, p)
+            u_adam, s_adam = adam.update(g, s_adam, p)
+            upd = jax.tree_util.tree_map(lambda a, b: lr * jnp.where(use_sgd, a, b), u_sgd, u_adam)
+            return (optax.apply_updates(p, upd), s_sgd, s_adam, k), None
 
-    seg = order.reshape(cfg.n_checkpoints - 1, -1, cfg.batch_size)
-    _, ck = jax.lax.scan(segment, (params, opt.init(params), k_train), seg)
-    ck = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), params, ck)
-    perf = jax.vmap(lambda p: performance(layers, p, task, k_perf))(ck)
-    return ck, perf
+        def segment(carry, idxs):
+            carry, _ = jax.lax.scan(step, carry, idxs)
+            return carry, carry[0]
+
+        seg = order.reshape(cfg.n_checkpoints - 1, -1, order.shape[-1])
+        _, ck = jax.lax.scan(segment, (params, sgd.init(params), adam.init(params), k_train), seg)
+        ck = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), params, ck)
+        return ck, jax.vmap(lambda p: performance(layers, p, task, k_perf))(ck)
+
+    return jax.vmap(one)(rule, lr, mask, key, order)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _train_many(cfg, layers, task, keys, orders):
-    return jax.vmap(lambda k, o: _train(cfg, layers, task, k, o))(keys, orders)
+def shared(cfg: LearnerConfig) -> LearnerConfig:
+    """What one compiled training function is specialised on: the config with rule, batch
+    size, learning rate and seeds reset — runs that agree on it train in one ``vmap``."""
+    return dataclasses.replace(cfg, rule="sgdm", batch_size=2, lr=None, model_seed=0, data_seed=0)
 
 
-def train_group(configs: list[LearnerConfig]) -> list[tuple[list[dict], np.ndarray]]:
-    """Train runs that differ only in their seeds together (one ``vmap``); returns per run
-    ``(checkpoints, performance)``: the parameters at each checkpoint (a list of per-layer
-    dicts whose arrays have a leading checkpoint axis) and ``[val loss, val accuracy]`` per
-    checkpoint ``(n_checkpoints, 2)``."""
-    static = {c.static() for c in configs}
+def train_runs(configs: list[LearnerConfig]) -> list[tuple[list[dict], np.ndarray]]:
+    """Train runs that share an architecture, task and schedule (:func:`shared`) together in
+    one compiled ``vmap`` — rules, batch sizes (padded to the largest and masked),
+    learning rates and seeds vary per run. Returns per run ``(checkpoints, performance)``:
+    the parameters at each checkpoint (per-layer dicts whose arrays have a leading
+    checkpoint axis) and ``[val loss, val accuracy]`` per checkpoint ``(n_checkpoints, 2)``."""
+    static = {shared(c) for c in configs}
     if len(static) != 1:
-        raise ConfigError("train_group: configs must differ only in model_seed and data_seed")
+        raise ConfigError("train_runs: configs must share architecture, task, steps and hyperparameters")
     cfg = static.pop()
     task = load_task(cfg.task)
     layers = layers_for(cfg.arch, task.input_shape, task.n_out)
+    width = max(c.batch_size for c in configs)
+    rule = jnp.asarray([RULES.index(c.rule) for c in configs])
+    lr = jnp.asarray([c.learning_rate for c in configs], jnp.float32)
+    mask = jnp.asarray([np.arange(width) < c.batch_size for c in configs])
     keys = jnp.stack([jax.random.PRNGKey(c.model_seed) for c in configs])
-    orders = jnp.asarray(np.stack([batch_order(task, c) for c in configs]))
-    ck, perf = _train_many(cfg, layers, task, keys, orders)
-    ck, perf = jax.device_get((ck, perf))
+    orders = jnp.asarray(np.stack([batch_order(task, c, width) for c in configs]))
+    ck, perf = jax.device_get(_train_runs(cfg, layers, task, rule, lr, mask, keys, orders))
     return [(jax.tree_util.tree_map(lambda a, i=i: np.asarray(a[i]), ck), np.asarray(perf[i]))
             for i in range(len(configs))]
 
 
 def train(cfg: LearnerConfig) -> tuple[list[dict], np.ndarray]:
-    """One run (see :func:`train_group`)."""
-    return train_group([cfg])[0]
+    """One run (see :func:`train_runs`)."""
+    return train_runs([cfg])[0]

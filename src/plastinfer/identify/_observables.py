@@ -77,12 +77,13 @@ def _subsample(key, n: int, frac: float) -> jax.Array | None:
     return jax.random.permutation(key, n)[: max(1, math.ceil(frac * n))]
 
 
-def layer_observables(layer: Layer, p: dict, x: jax.Array, *, path: str = "rule", noise_std: float = 0.0,
+def layer_observables(layer: Layer, p: dict, x: jax.Array, *, path="rule", noise_std: float = 0.0,
                       unit_frac: float = 1.0, key: jax.Array | None = None,
                       noise_key: jax.Array | None = None) -> jax.Array:
     """Features of one layer with parameters ``p`` on its validation inputs ``x`` (batch
     first), in :func:`feature_names` order. ``path`` is the rule's backward path for
-    ``gradavg_rule`` (``"true"`` for backprop rules, ``"rule"`` for FA/IA). ``key`` picks
+    ``gradavg_rule`` (``"true"`` for backprop rules, ``"rule"`` for FA/IA, or a traced
+    boolean, see :func:`~plastinfer.identify._learners.apply_layer`). ``key`` picks
     the recorded units, ``noise_key`` the measurement noise."""
     key = jax.random.PRNGKey(0) if key is None else key
     noise_key = jax.random.fold_in(key, 1) if noise_key is None else noise_key
@@ -118,11 +119,12 @@ def layer_observables(layer: Layer, p: dict, x: jax.Array, *, path: str = "rule"
     return jnp.concatenate(feats)
 
 
-@functools.partial(jax.jit, static_argnames=("layers", "path", "noise_std", "unit_frac"))
-def network_observables(layers: tuple[Layer, ...], checkpoints: list[dict], x_val: jax.Array, *, path: str = "rule",
+@functools.partial(jax.jit, static_argnames=("layers", "noise_std", "unit_frac"))
+def network_observables(layers: tuple[Layer, ...], checkpoints: list[dict], x_val: jax.Array, *, path=True,
                         noise_std: float = 0.0, unit_frac: float = 1.0, key: jax.Array | None = None) -> jax.Array:
     """``(n_checkpoints, n_layers, n_features)`` features of every layer at every checkpoint
-    (``checkpoints``: per-layer parameter dicts with a leading checkpoint axis). The same
+    (``checkpoints``: per-layer parameter dicts with a leading checkpoint axis; ``path``: a
+    boolean array, ``True`` when the rule's backward path runs through ``B``). The same
     units are recorded at every checkpoint (``key``); the measurement noise is drawn
     afresh for each checkpoint."""
     key = jax.random.PRNGKey(0) if key is None else key

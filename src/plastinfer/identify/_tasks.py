@@ -106,23 +106,27 @@ def load_task(name: str) -> Task:
 def augment(key: jax.Array, x: jax.Array) -> jax.Array:
     """One random view of images ``x (n, H, W, C)``: a shift of −1, 0 or +1 pixel along each
     spatial axis (wrapping) and additive Gaussian noise of standard deviation 0.1."""
-    k1, k2, k3 = jax.random.split(key, 3)
+    k1, k3 = jax.random.split(key)
     sh = jax.random.randint(k1, (2,), -1, 2)
     x = jnp.roll(jnp.roll(x, sh[0], axis=1), sh[1], axis=2)
     return x + 0.1 * jax.random.normal(k3, x.shape)
 
 
-def nt_xent(z1: jax.Array, z2: jax.Array, temperature: float = 0.5) -> jax.Array:
+def nt_xent(z1: jax.Array, z2: jax.Array, temperature: float = 0.5, mask: jax.Array | None = None) -> jax.Array:
     r"""SimCLR's normalised-temperature cross-entropy between two views ``(n, d)``: for each of
     the ``2n`` embeddings the positive is its other view and the ``2n − 2`` others are negatives,
 
     .. math:: ℓ = −\frac{1}{2n} \sum_i \log \frac{e^{s(z_i, z_i^+)/τ}}{\sum_{k≠i} e^{s(z_i, z_k)/τ}}
 
-    with cosine similarity ``s``."""
+    with cosine similarity ``s``. ``mask (n,)``: only these pairs count, as anchors and as
+    negatives (a batch padded to a common width)."""
+    n = z1.shape[0]
+    m = jnp.ones(n, bool) if mask is None else mask.astype(bool)
+    m2 = jnp.concatenate([m, m])
     z = jnp.concatenate([z1, z2])
     z = z / (jnp.linalg.norm(z, axis=1, keepdims=True) + 1e-8)
     sim = z @ z.T / temperature
-    n = z1.shape[0]
-    sim = jnp.where(jnp.eye(2 * n, dtype=bool), -jnp.inf, sim)
+    sim = jnp.where(jnp.eye(2 * n, dtype=bool) | ~m2[None, :], -jnp.inf, sim)
     pos = jnp.concatenate([jnp.arange(n, 2 * n), jnp.arange(n)])
-    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(sim, axis=1), pos[:, None], axis=1))
+    logp = jnp.take_along_axis(jax.nn.log_softmax(sim, axis=1), pos[:, None], axis=1)[:, 0]
+    return -jnp.sum(jnp.where(m2, logp, 0.0)) / jnp.sum(m2)

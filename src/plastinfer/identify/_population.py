@@ -1,0 +1,240 @@
+"""Populations of trained networks ("virtual experiments", Nayebi et al. 2020 §3) and their
+observables, generated as a resumable sweep.
+
+A :class:`PopulationSpec` is the factorial design: rules × architectures × tasks × batch
+sizes × model seeds × data-order seeds (convolutional architectures only on image and
+sequence tasks). Runs that differ only in their seeds are trained together in one
+``vmap`` (a *group*); each finished group is written at once to ``DIR/runs/<group>.npz``
+(atomically), so an interrupted sweep resumes where it stopped and never retrains a
+finished group. Groups run in parallel worker processes, or on a Ray cluster when an
+address is given (``pip install plastinfer[ray]``).
+
+:func:`load_population` gathers the runs into one tidy table: one row per (network,
+layer) with the factors as columns, the feature trajectories ``(rows, checkpoints,
+features)`` and each network's validation performance per checkpoint.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import hashlib
+import itertools
+import json
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import ConfigError, DatasetError
+from ._learners import ARCHITECTURES, RULES, LearnerConfig
+from ._observables import feature_names
+from ._tasks import TASKS
+
+_CONV_TASKS = ("digits", "digits_contrastive", "mnist1d")
+FACTORS = ("rule", "arch", "task", "batch_size", "model_seed", "data_seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class PopulationSpec:
+    """The factorial design of a population (see the module docstring)."""
+
+    rules: tuple[str, ...] = RULES
+    archs: tuple[str, ...] = ("mlp1x64", "mlp2x32", "mlp3x32", "cnn2")
+    tasks: tuple[str, ...] = ("digits", "breast_cancer", "mnist1d", "digits_contrastive", "teacher_student")
+    batch_sizes: tuple[int, ...] = (16, 32, 64)
+    model_seeds: tuple[int, ...] = (0, 1)
+    data_seeds: tuple[int, ...] = (0, 1)
+    steps: int = 600
+    n_checkpoints: int = 21
+    n_val: int = 256
+
+    def __post_init__(self):
+        for name, values, allowed in (("rules", self.rules, RULES), ("archs", self.archs, tuple(ARCHITECTURES)),
+                                      ("tasks", self.tasks, TASKS)):
+            bad = [v for v in values if v not in allowed]
+            if bad or not values:
+                raise ConfigError(f"population: unknown or no {name} {bad}; choose from {list(allowed)}")
+
+    def configs(self) -> list[LearnerConfig]:
+        out = []
+        for rule, arch, task, bs, ms, ds in itertools.product(self.rules, self.archs, self.tasks, self.batch_sizes,
+                                                              self.model_seeds, self.data_seeds):
+            if ARCHITECTURES[arch][0] == "cnn" and task not in _CONV_TASKS:
+                continue
+            out.append(LearnerConfig(rule, arch, task, bs, ms, ds, steps=self.steps, n_checkpoints=self.n_checkpoints))
+        return out
+
+    def groups(self) -> dict[str, list[LearnerConfig]]:
+        """Configs that train in one compiled ``vmap`` (same architecture and task; all
+        rules, batch sizes and seeds), keyed by ``arch-task``."""
+        out: dict[str, list[LearnerConfig]] = {}
+        for c in self.configs():
+            out.setdefault(f"{c.arch}-{c.task}", []).append(c)
+        return out
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _run_group(configs: list[LearnerConfig], n_val: int) -> dict[str, np.ndarray]:
+    """Train one group and compute its observables: arrays for ``runs/<group>.npz``."""
+    import jax.numpy as jnp
+
+    from ._learners import layers_for, train_runs
+    from ._observables import network_observables
+    from ._tasks import load_task
+
+    task = load_task(configs[0].task)
+    layers = layers_for(configs[0].arch, task.input_shape, task.n_out)
+    x_val = jnp.asarray(task.x_val[:n_val])
+    feats, perfs = [], []
+    for c, (checkpoints, perf) in zip(configs, train_runs(configs)):
+        use_b = jnp.asarray(c.rule in ("fa", "ia"))
+        feats.append(np.asarray(network_observables(layers, checkpoints, x_val, path=use_b)))
+        perfs.append(perf)
+    out = {"features": np.stack(feats).astype(np.float32), "performance": np.stack(perfs).astype(np.float32),
+           "positions": np.array([layer.position for layer in layers])}
+    for f in FACTORS:
+        out[f] = np.array([getattr(c, f) for c in configs])
+    return out
+
+
+def _write_atomic(path: Path, arrays: dict) -> None:
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(tmp, path)
+
+
+def _spec_digest(spec: PopulationSpec) -> str:
+    return hashlib.sha256(json.dumps(spec.to_json(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def generate_population(spec: PopulationSpec, out_dir: str | os.PathLike, *, workers: int = 1,
+                        ray_address: str | None = None, progress: bool = True,
+                        on_group: Callable[[str], None] | None = None) -> Path:
+    """Train every group of ``spec`` that ``out_dir`` does not hold yet and write its runs.
+
+    ``workers > 1`` trains groups in that many processes (each with single-threaded XLA);
+    ``ray_address`` sends them to a Ray cluster instead. A folder written for another spec
+    is refused (``ConfigError``) rather than mixed. Returns ``out_dir``.
+    """
+    out = Path(out_dir)
+    runs = out / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    spec_file = out / "spec.json"
+    digest = _spec_digest(spec)
+    if spec_file.exists():
+        old = json.loads(spec_file.read_text())
+        if old.get("digest") != digest:
+            raise ConfigError(f"{out} holds a population of another design (spec.json); use a new folder")
+    else:
+        spec_file.write_text(json.dumps({"spec": spec.to_json(), "digest": digest,
+                                         "features": feature_names()}, indent=1))
+    groups = spec.groups()
+    todo = {g: c for g, c in groups.items() if not (runs / f"{g}.npz").exists()}
+    if progress:
+        print(f"[population] {len(groups)} groups ({sum(len(c) for c in groups.values())} networks); "
+              f"{len(groups) - len(todo)} already done, {len(todo)} to train")
+    t0 = time.perf_counter()
+
+    def done(g, arrays, i):
+        _write_atomic(runs / f"{g}.npz", arrays)
+        if progress:
+            el = time.perf_counter() - t0
+            print(f"[population] {i}/{len(todo)} {g}  ({el:.0f} s elapsed)", flush=True)
+        if on_group is not None:
+            on_group(g)
+
+    if ray_address is not None:
+        try:
+            import ray
+        except ImportError as e:
+            raise ConfigError("--ray needs Ray: pip install 'plastinfer[ray]'") from e
+        ray.init(address=ray_address, ignore_reinit_error=True)
+        remote = ray.remote(_run_group)
+        pending = {remote.remote(c, spec.n_val): g for g, c in todo.items()}
+        i = 0
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            i += 1
+            done(pending.pop(ready[0]), ray.get(ready[0]), i)
+    elif workers > 1 and len(todo) > 1:
+        old = os.environ.get("XLA_FLAGS")
+        os.environ["XLA_FLAGS"] = ((old or "") + " --xla_cpu_multi_thread_eigen=false "
+                                   "intra_op_parallelism_threads=1").strip()
+        try:
+            with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+                futures = {pool.submit(_run_group, c, spec.n_val): g for g, c in todo.items()}
+                for i, fut in enumerate(cf.as_completed(futures), 1):
+                    done(futures[fut], fut.result(), i)
+        finally:
+            if old is None:
+                os.environ.pop("XLA_FLAGS", None)
+            else:
+                os.environ["XLA_FLAGS"] = old
+    else:
+        for i, (g, c) in enumerate(todo.items(), 1):
+            done(g, _run_group(c, spec.n_val), i)
+    return out
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Population:
+    """One row per (network, layer). ``features``: ``(rows, checkpoints, n_features)``;
+    ``feature_names``; ``factors``: column name → ``(rows,)`` array (the :data:`FACTORS`,
+    ``layer``, ``position`` and ``network``, an id shared by a network's layers);
+    ``performance``: ``(rows, checkpoints, 2)`` validation loss and accuracy of the row's
+    network."""
+
+    features: np.ndarray
+    feature_names: list[str]
+    factors: dict[str, np.ndarray]
+    performance: np.ndarray
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.features.shape[0])
+
+    def finite_features(self) -> np.ndarray:
+        """Mask of features finite for every row and checkpoint (the paper drops a statistic
+        that diverges anywhere)."""
+        return np.all(np.isfinite(self.features), axis=(0, 1))
+
+
+def load_population(out_dir: str | os.PathLike) -> Population:
+    """Gather ``out_dir/runs/*.npz`` into a :class:`Population` (plain arrays; nothing is
+    unpickled)."""
+    out = Path(out_dir)
+    spec_file = out / "spec.json"
+    if not spec_file.exists():
+        raise DatasetError(f"{out} is not a population folder (no spec.json)")
+    names = json.loads(spec_file.read_text())["features"]
+    files = sorted((out / "runs").glob("*.npz"))
+    if not files:
+        raise DatasetError(f"{out}/runs holds no finished groups")
+    feats, perf, cols = [], [], {k: [] for k in FACTORS + ("layer", "position", "network")}
+    for f in files:
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                a = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as e:
+            raise DatasetError(f"{f}: unreadable ({e})") from e
+        n_runs, n_ck, n_layers, n_feat = a["features"].shape
+        if n_feat != len(names):
+            raise DatasetError(f"{f}: {n_feat} features, spec.json names {len(names)}")
+        for r in range(n_runs):
+            for layer in range(n_layers):
+                feats.append(a["features"][r, :, layer])
+                perf.append(a["performance"][r])
+                for k in FACTORS:
+                    cols[k].append(a[k][r])
+                cols["layer"].append(layer)
+                cols["position"].append(a["positions"][layer])
+                cols["network"].append(f"{a['rule'][r]}-{f.stem}-b{a['batch_size'][r]}-m{a['model_seed'][r]}"
+                                       f"-d{a['data_seed'][r]}")
+    return Population(np.stack(feats), names, {k: np.asarray(v) for k, v in cols.items()}, np.stack(perf))

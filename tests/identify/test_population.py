@@ -1,0 +1,48 @@
+import json
+
+import numpy as np
+import pytest
+
+from plastinfer._errors import ConfigError, DatasetError
+from plastinfer.identify._population import PopulationSpec, generate_population, load_population
+
+SPEC = PopulationSpec(rules=("sgdm", "fa"), archs=("mlp1x64",), tasks=("wine", "breast_cancer"), batch_sizes=(16,),
+                      model_seeds=(0,), data_seeds=(0, 1), steps=20, n_checkpoints=3, n_val=32)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_a_killed_sweep_resumes_without_retraining_finished_groups(tmp_path):
+    def kill(group):
+        raise _Killed(group)
+
+    with pytest.raises(_Killed):
+        generate_population(SPEC, tmp_path, progress=False, on_group=kill)
+    first = sorted((tmp_path / "runs").glob("*.npz"))
+    assert len(first) == 1 and not list((tmp_path / "runs").glob("*.part"))
+    stamp = first[0].stat().st_mtime_ns
+    trained = []
+    generate_population(SPEC, tmp_path, progress=False, on_group=trained.append)
+    assert len(trained) == 1 and trained[0] != first[0].stem  # only the missing group was trained
+    assert first[0].stat().st_mtime_ns == stamp
+    pop = load_population(tmp_path)
+    # 2 tasks × 2 rules × 2 data seeds networks, 2 layers each; 3 checkpoints
+    assert pop.features.shape == (16, 3, len(pop.feature_names))
+    assert sorted(set(pop.factors["rule"])) == ["fa", "sgdm"] and len(set(pop.factors["network"])) == 8
+    assert set(pop.factors["position"]) <= {"early", "middle", "deep"}
+    # the backprop rule's two activity-change variants agree; FA's differ in the first layer
+    names = pop.feature_names
+    g, gr = names.index("gradavg_raw"), names.index("gradavg_rule_raw")
+    sg = (pop.factors["rule"] == "sgdm")
+    np.testing.assert_allclose(pop.features[sg, :, g], pop.features[sg, :, gr], rtol=1e-4, atol=1e-6)
+    fa0 = (pop.factors["rule"] == "fa") & (pop.factors["layer"] == 0)
+    assert not np.allclose(pop.features[fa0, :, g], pop.features[fa0, :, gr], atol=1e-3)
+    # another design in the same folder is refused; a folder without spec.json is not a population
+    with pytest.raises(ConfigError, match="another design"):
+        generate_population(PopulationSpec(rules=("adam",), archs=("mlp1x64",), tasks=("wine",)), tmp_path,
+                            progress=False)
+    with pytest.raises(DatasetError, match="spec.json"):
+        load_population(tmp_path / "runs")
+    assert json.loads((tmp_path / "spec.json").read_text())["spec"]["steps"] == 20
