@@ -1,0 +1,262 @@
+"""Classifiers that tell learning rules apart from observable trajectories (Nayebi et al.
+2020, §4 and B.2), and the splits they are scored on.
+
+- :func:`feature_matrix`: one example per (network, layer) — the concatenated trajectories
+  of the chosen measures' statistics, plus the one-hot layer position; statistics that are
+  non-finite anywhere in the population are dropped (as the paper does);
+- :func:`make_classifier`: ``"svm"`` (standardise → optional PCA → ``LinearSVC``; PCA's use
+  and size chosen in cross-validation), ``"random_forest"``, or ``"conv1d"`` (a 1-D
+  convolution over the trajectory, ReLU, optional pooling, a linear read-out; JAX/equinox);
+  each wrapped in a 5-fold stratified grid search;
+- :func:`score_splits`: ten category-balanced 75 / 25 % train / test splits — per layer
+  (the paper's: layers of one network can land on both sides) or grouped by network —
+  with accuracy and the confusion matrix per split;
+- :func:`score_holdouts`: train on every level of a factor but one, test on that one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.decomposition import PCA
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import confusion_matrix
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from .._errors import ConfigError
+from ._learners import RULES
+from ._population import Population
+
+MEASURE_PREFIXES = {"weight": "weight_", "act": "act_", "gradavg": "gradavg_", "gradavg_rule": "gradavg_rule_"}
+CLASSIFIERS = ("svm", "random_forest", "conv1d")
+POSITIONS = ("early", "middle", "deep")
+
+
+@dataclasses.dataclass(frozen=True)
+class Features:
+    """``X (examples, n_checkpoints · n_stats + 3)``; ``y`` rule index into ``labels``;
+    ``groups`` network ids; ``names`` the statistics used (each repeated over checkpoints,
+    checkpoint-major); ``n_checkpoints``."""
+
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    names: list[str]
+    n_checkpoints: int
+    labels: tuple[str, ...] = RULES
+
+
+def _measure_of(name: str) -> str:
+    return "gradavg_rule" if name.startswith("gradavg_rule_") else name.split("_")[0]
+
+
+def feature_matrix(pop: Population, measures: Sequence[str] = ("weight", "act", "gradavg"),
+                   checkpoints: Sequence[int] | None = None, rows: np.ndarray | None = None) -> Features:
+    """The examples of ``pop`` (optionally only ``rows``, a boolean mask) using the statistics
+    of ``measures`` at ``checkpoints`` (default: all). ``gradavg`` is the true layer-wise
+    activity change, ``gradavg_rule`` the one through the rule's backward path."""
+    bad = [m for m in measures if m not in MEASURE_PREFIXES]
+    if bad or not measures:
+        raise ConfigError(f"unknown measures {bad}; choose from {list(MEASURE_PREFIXES)}")
+    keep = pop.finite_features() & np.array([_measure_of(n) in measures for n in pop.feature_names])
+    if not keep.any():
+        raise ConfigError(f"no finite statistics for measures {list(measures)}")
+    rows = np.ones(pop.n_rows, bool) if rows is None else np.asarray(rows, bool)
+    ck = np.arange(pop.features.shape[1]) if checkpoints is None else np.asarray(checkpoints)
+    f = pop.features[rows][:, ck][:, :, keep]
+    pos = np.stack([pop.factors["position"][rows] == p for p in POSITIONS], axis=1).astype(np.float32)
+    X = np.concatenate([f.reshape(f.shape[0], -1), pos], axis=1)
+    y = np.array([RULES.index(r) for r in pop.factors["rule"][rows]])
+    return Features(X, y, pop.factors["network"][rows], [n for n, k in zip(pop.feature_names, keep) if k], len(ck))
+
+
+class Conv1DClassifier(ClassifierMixin, BaseEstimator):
+    """A 1-D convolution over the trajectory axis (channels = statistics), ReLU, optional
+    max / average pooling over time, and a linear read-out to the classes, trained with Adam
+    on the cross-entropy (+ L2) — the paper's "Conv1D MLP" (B.2), in JAX/equinox.
+
+    Input: rows of :class:`Features` ``X`` (the trajectory block is reshaped to
+    ``(n_checkpoints, n_stats)``; the position one-hot joins the read-out)."""
+
+    def __init__(self, n_checkpoints: int = 21, filters: int = 20, kernel_frac: float = 0.25, stride: int = 1,
+                 pool: str | None = None, learning_rate: float = 1e-3, batch_size: int = 512, epochs: int = 200,
+                 l2: float = 0.0, seed: int = 0):
+        self.n_checkpoints, self.filters, self.kernel_frac, self.stride = n_checkpoints, filters, kernel_frac, stride
+        self.pool, self.learning_rate, self.batch_size, self.epochs = pool, learning_rate, batch_size, epochs
+        self.l2, self.seed = l2, seed
+
+    def _split(self, X):
+        X = np.asarray(X, np.float32)
+        traj, pos = X[:, :-3], X[:, -3:]
+        return traj.reshape(X.shape[0], self.n_checkpoints, -1), pos
+
+    def _model(self, n_stats, n_classes, key):
+        import equinox as eqx
+        import jax
+
+        k1, k2 = jax.random.split(key)
+        k = max(1, int(round(self.kernel_frac * self.n_checkpoints)))
+        conv = eqx.nn.Conv1d(n_stats, self.filters, k, stride=self.stride, key=k1)
+        t_out = (self.n_checkpoints - k) // self.stride + 1
+        n_flat = self.filters * (1 if self.pool else t_out) + 3
+        return conv, eqx.nn.Linear(n_flat, n_classes, key=k2)
+
+    def _logits(self, model, traj, pos):
+        import jax
+        import jax.numpy as jnp
+
+        conv, lin = model
+
+        def one(t, p):
+            h = jax.nn.relu(conv(t.T))  # (filters, T')
+            if self.pool == "max":
+                h = jnp.max(h, axis=1)
+            elif self.pool == "avg":
+                h = jnp.mean(h, axis=1)
+            return lin(jnp.concatenate([h.ravel(), p]))
+
+        return jax.vmap(one)(traj, pos)
+
+    def fit(self, X, y):
+        import equinox as eqx
+        import jax
+        import jax.numpy as jnp
+        import optax
+
+        traj, pos = self._split(X)
+        self.classes_ = np.unique(y)
+        yi = np.searchsorted(self.classes_, y)
+        self.mu_, self.sd_ = traj.mean(axis=0), traj.std(axis=0) + 1e-6
+        traj = (traj - self.mu_) / self.sd_
+        model = self._model(traj.shape[2], len(self.classes_), jax.random.PRNGKey(self.seed))
+        opt = optax.adam(self.learning_rate)
+        state = opt.init(eqx.filter(model, eqx.is_inexact_array))
+
+        def loss(m, tb, pb, yb):
+            ce = optax.softmax_cross_entropy_with_integer_labels(self._logits(m, tb, pb), yb).mean()
+            l2 = sum(jnp.sum(w ** 2) for w in jax.tree_util.tree_leaves(eqx.filter(m, eqx.is_inexact_array)))
+            return ce + self.l2 * l2
+
+        n = len(yi)
+        bs = min(self.batch_size, n)
+        n_b = n // bs
+        params, static = eqx.partition(model, eqx.is_inexact_array)
+
+        @jax.jit
+        def train(params, state, traj, pos, yi, key):
+            def epoch(carry, k):
+                params, state = carry
+                order = jax.random.permutation(k, n)[: n_b * bs].reshape(n_b, bs)
+
+                def step(carry, b):
+                    params, state = carry
+                    g = jax.grad(lambda p: loss(eqx.combine(p, static), traj[b], pos[b], yi[b]))(params)
+                    upd, state = opt.update(g, state, params)
+                    return (optax.apply_updates(params, upd), state), None
+
+                return jax.lax.scan(step, (params, state), order)[0], None
+
+            return jax.lax.scan(epoch, (params, state), jax.random.split(key, self.epochs))[0][0]
+
+        params = train(params, state, jnp.asarray(traj), jnp.asarray(pos), jnp.asarray(yi),
+                       jax.random.PRNGKey(self.seed))
+        model = eqx.combine(params, static)
+        self.model_ = model
+        return self
+
+    def predict(self, X):
+        traj, pos = self._split(X)
+        logits = np.asarray(self._logits(self.model_, (traj - self.mu_) / self.sd_, pos))
+        return self.classes_[np.argmax(logits, axis=1)]
+
+
+#: cross-validation grids: ``"paper"`` — B.2's; ``"small"`` — a subset that runs in
+#: seconds on 2 cores (the default of the reproductions' ``--quick``)
+GRIDS = {
+    "paper": {
+        "svm": [{"pca": ["passthrough"], "svc__C": [1.0, 50, 500, 5e3, 5e4, 5e5, 5e6]},
+                {"pca": [PCA(n) for n in (10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 600)],
+                 "svc__C": [1.0, 50, 500, 5e3, 5e4, 5e5, 5e6]}],
+        "random_forest": {"n_estimators": [20, 50, 100, 500, 1000], "max_features": ["sqrt", "log2", None]},
+        "conv1d": {"learning_rate": [1e-3, 1e-4], "batch_size": [512, 1024], "kernel_frac": [3e-3, 7e-3, 5e-2, 0.25, 0.5, 1.0],
+                   "stride": [1, 2, 4], "filters": [20, 40], "pool": [None, "max", "avg"], "l2": [1e-4, 0.0]},
+    },
+    "small": {
+        "svm": [{"pca": ["passthrough"], "svc__C": [1.0, 50]}, {"pca": [PCA(20)], "svc__C": [1.0, 50]}],
+        "random_forest": {"n_estimators": [100], "max_features": ["sqrt", "log2"]},
+        "conv1d": {"kernel_frac": [0.25], "filters": [20], "pool": [None, "avg"]},
+    },
+}
+
+
+def make_classifier(name: str, grid: str = "small", n_checkpoints: int = 21, cv=None, seed: int = 0,
+                    n_jobs: int | None = None):
+    """A grid-searched classifier (5-fold stratified CV unless ``cv`` is given); with
+    ``grid="none"`` the bare estimator with default settings (no CV)."""
+    if name not in CLASSIFIERS:
+        raise ConfigError(f"unknown classifier {name!r}; choose from {list(CLASSIFIERS)}")
+    if grid not in GRIDS and grid != "none":
+        raise ConfigError(f"unknown grid {grid!r}; choose from {list(GRIDS) + ['none']}")
+    if name == "svm":
+        est = Pipeline([("scale", StandardScaler()), ("pca", "passthrough"),
+                        ("svc", LinearSVC(dual="auto", max_iter=5000, random_state=seed))])
+    elif name == "random_forest":
+        est = RandomForestClassifier(random_state=seed, n_jobs=n_jobs)
+    else:
+        est = Conv1DClassifier(n_checkpoints=n_checkpoints, seed=seed, epochs=400)
+    if grid == "none":
+        return est
+    cv = StratifiedKFold(5, shuffle=True, random_state=seed) if cv is None else cv
+    return GridSearchCV(est, GRIDS[grid][name], cv=cv, n_jobs=None if name == "conv1d" else n_jobs, error_score="raise")
+
+
+def _fit_score(clf, f: Features, train, test) -> tuple[float, np.ndarray, object]:
+    clf.fit(f.X[train], f.y[train])
+    pred = clf.predict(f.X[test])
+    cm = confusion_matrix(f.y[test], pred, labels=np.arange(len(f.labels)))
+    return float(np.mean(pred == f.y[test])), cm, clf
+
+
+def score_splits(f: Features, classifier: str = "random_forest", *, n_splits: int = 10, grouped: bool = False,
+                 grid: str = "small", seed: int = 0, n_jobs: int | None = None) -> dict:
+    """Test accuracy over ``n_splits`` category-balanced 75 / 25 % splits. ``grouped``: all
+    layers of a network fall on the same side (and the inner CV is grouped too).
+
+    Returns ``{"accuracy": (n_splits,), "mean", "sem", "confusion": (K, K)`` (summed over
+    splits; rows true rule, columns predicted), ``"best_params"``: per split}."""
+    accs, cms, best = [], [], []
+    for i in range(n_splits):
+        if grouped:
+            outer = StratifiedGroupKFold(4, shuffle=True, random_state=seed + i)
+            train, test = next(outer.split(f.X, f.y, f.groups))
+            cv = list(StratifiedGroupKFold(5, shuffle=True, random_state=seed + i).split(
+                f.X[train], f.y[train], f.groups[train]))
+        else:
+            train, test = next(StratifiedShuffleSplit(1, test_size=0.25, random_state=seed + i).split(f.X, f.y))
+            cv = None
+        clf = make_classifier(classifier, grid, f.n_checkpoints, cv=cv, seed=seed + i, n_jobs=n_jobs)
+        acc, cm, clf = _fit_score(clf, f, train, test)
+        accs.append(acc)
+        cms.append(cm)
+        best.append({k: str(v) for k, v in getattr(clf, "best_params_", {}).items()})
+    a = np.asarray(accs)
+    return {"accuracy": a, "mean": float(a.mean()), "sem": float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else 0.0,
+            "confusion": np.sum(cms, axis=0), "best_params": best}
+
+
+def score_holdouts(f: Features, levels: np.ndarray, classifier: str = "random_forest", *, grid: str = "small",
+                   seed: int = 0, n_jobs: int | None = None) -> dict[str, float]:
+    """Accuracy on each level of a factor (``levels``: one value per example) when the
+    classifier is trained on all other levels."""
+    out = {}
+    for level in np.unique(levels):
+        test = levels == level
+        clf = make_classifier(classifier, grid, f.n_checkpoints, seed=seed, n_jobs=n_jobs)
+        out[str(level)] = _fit_score(clf, f, np.where(~test)[0], np.where(test)[0])[0]
+    return out
