@@ -10,6 +10,7 @@ from .infer import ActivityGenerator, AdversarialConfig, adversarial_fit, MetaCo
 from .infer._run import load_rule
 from .objectives import FunctionTask, GaussianDatasets, SpikingTask, pc_distance
 from .circuits import LIFNeuron, InputProtocol, simulate_lif
+from .identify import LearnerConfig, PopulationSpec, generate_population, load_population, feature_matrix, score_splits, score_holdouts
 from .rules import (
     AbstractRule,
     MLPRule,
@@ -60,6 +61,13 @@ __all__ = [
     "load_rule",
     "r2_score",
     "compare_rules",
+    "LearnerConfig",
+    "PopulationSpec",
+    "generate_population",
+    "load_population",
+    "feature_matrix",
+    "score_splits",
+    "score_holdouts",
     "comparison_markdown",
     "coefficient_conditioning",
     "ChoiceCircuit",

@@ -21,11 +21,11 @@ class Experiment:
 
 
 def _registry() -> dict[str, Experiment]:
-    from . import confavreux, confavreux_fig3, mehta_behavior, mehta_fig2, mehta_fly, ramesh
+    from . import confavreux, confavreux_fig3, mehta_behavior, mehta_fig2, mehta_fly, nayebi, ramesh
 
     exps = [mehta_fig2.EXPERIMENT, mehta_behavior.FIG3, mehta_behavior.TABLE1_EXP, mehta_behavior.TABLE2_EXP,
             mehta_fly.EXPERIMENT, confavreux.FIG1, confavreux.FIG2, confavreux_fig3.FIG3,
-            ramesh.FIG2, ramesh.FIG3, ramesh.FIG4]
+            ramesh.FIG2, ramesh.FIG3, ramesh.FIG4, nayebi.FIG2]
     return {e.name: e for e in exps}
 
 

@@ -17,12 +17,14 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit
 from sklearn.pipeline import Pipeline
@@ -213,11 +215,21 @@ def make_classifier(name: str, grid: str = "small", n_checkpoints: int = 21, cv=
     if grid == "none":
         return est
     cv = StratifiedKFold(5, shuffle=True, random_state=seed) if cv is None else cv
-    return GridSearchCV(est, GRIDS[grid][name], cv=cv, n_jobs=None if name == "conv1d" else n_jobs, error_score="raise")
+    # grid points that cannot fit this data (PCA wider than a small training fold) score NaN
+    # and are passed over
+    return GridSearchCV(est, GRIDS[grid][name], cv=cv, n_jobs=None if name == "conv1d" else n_jobs,
+                        error_score=np.nan)
 
 
 def _fit_score(clf, f: Features, train, test) -> tuple[float, np.ndarray, object]:
-    clf.fit(f.X[train], f.y[train])
+    if isinstance(clf, GridSearchCV) and isinstance(clf.cv, StratifiedKFold):
+        fewest = min(c for c in np.bincount(f.y[train]) if c > 0)
+        if fewest < clf.cv.n_splits:  # a small training set: as many folds as the rarest rule allows
+            clf.cv = StratifiedKFold(max(2, fewest), shuffle=True, random_state=clf.cv.random_state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitFailedWarning)
+        warnings.simplefilter("ignore", UserWarning)  # "some fits failed" / non-finite test scores
+        clf.fit(f.X[train], f.y[train])
     pred = clf.predict(f.X[test])
     cm = confusion_matrix(f.y[test], pred, labels=np.arange(len(f.labels)))
     return float(np.mean(pred == f.y[test])), cm, clf
@@ -254,7 +266,9 @@ def score_holdouts(f: Features, levels: np.ndarray, classifier: str = "random_fo
                    seed: int = 0, n_jobs: int | None = None) -> dict[str, float]:
     """Accuracy on each level of a factor (``levels``: one value per example) when the
     classifier is trained on all other levels."""
-    out = {}
+    out: dict[str, float] = {}
+    if len(np.unique(levels)) < 2:  # nothing to train on when a level is held out
+        return out
     for level in np.unique(levels):
         test = levels == level
         clf = make_classifier(classifier, grid, f.n_checkpoints, seed=seed, n_jobs=n_jobs)
