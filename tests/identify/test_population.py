@@ -6,8 +6,9 @@ import pytest
 from plastinfer._errors import ConfigError, DatasetError
 from plastinfer.identify._population import PopulationSpec, generate_population, load_population
 
-SPEC = PopulationSpec(rules=("sgdm", "fa"), archs=("mlp1x64",), tasks=("wine", "breast_cancer"), batch_sizes=(16,),
-                      model_seeds=(0,), data_seeds=(0, 1), steps=20, n_checkpoints=3, n_val=32)
+# the same design as tests/experiments/test_nayebi.py's, so one test process compiles it once
+SPEC = PopulationSpec(archs=("mlp1x64",), tasks=("wine", "breast_cancer"), batch_sizes=(16,), model_seeds=(0,),
+                      data_seeds=(0, 1), steps=20, n_checkpoints=3, n_val=32)
 
 
 class _Killed(Exception):
@@ -28,9 +29,9 @@ def test_a_killed_sweep_resumes_without_retraining_finished_groups(tmp_path):
     assert len(trained) == 1 and trained[0] != first[0].stem  # only the missing group was trained
     assert first[0].stat().st_mtime_ns == stamp
     pop = load_population(tmp_path)
-    # 2 tasks × 2 rules × 2 data seeds networks, 2 layers each; 3 checkpoints
-    assert pop.features.shape == (16, 3, len(pop.feature_names))
-    assert sorted(set(pop.factors["rule"])) == ["fa", "sgdm"] and len(set(pop.factors["network"])) == 8
+    # 2 tasks × 4 rules × 2 data seeds networks, 2 layers each; 3 checkpoints
+    assert pop.features.shape == (32, 3, len(pop.feature_names))
+    assert sorted(set(pop.factors["rule"])) == ["adam", "fa", "ia", "sgdm"] and len(set(pop.factors["network"])) == 16
     assert set(pop.factors["position"]) <= {"early", "middle", "deep"}
     # the backprop rule's two activity-change variants agree; FA's differ in the first layer
     names = pop.feature_names
