@@ -31,6 +31,7 @@ from jaxtyping import Array
 from .._errors import ConfigError
 from ..circuits import LayerInput, PlasticLayer
 from ..data import Dataset
+from ..objectives import pc_distances
 from ..rules import AbstractRule
 from ._result import FitResult
 from .trajectory import _progress
@@ -97,8 +98,8 @@ class ActivityGenerator(eqx.Module):
         r"""``(n_networks, n_out, T)`` sign-invariant distance ``min(‖w_i^t − PC_1‖, ‖w_i^t + PC_1‖)``
         of each output's weight vector to the first principal component (Ramesh et al. Fig. 2C)."""
         _, _, w = self.networks(rule, jax.random.split(key, n_networks))
-        pc = jnp.asarray(self.pc1(), jnp.float32)
-        d = jnp.minimum(jnp.linalg.norm(w - pc, axis=-1), jnp.linalg.norm(w + pc, axis=-1))  # (D, T, n_out)
+        pcs = jnp.broadcast_to(jnp.asarray(self.pc1(), jnp.float32), w.shape[2:])  # every output against PC1
+        d = jax.vmap(jax.vmap(lambda wt: pc_distances(wt, pcs)))(w)  # (D, T, n_out)
         return np.asarray(jnp.moveaxis(d, 1, -1))
 
     def dataset(self, rule: AbstractRule, key: Array, n_networks: int) -> Dataset:
