@@ -2,7 +2,11 @@ import numpy as np
 import pytest
 
 from plastinfer._errors import ConfigError
-from plastinfer.identify._classify import feature_matrix, make_classifier, score_holdouts, score_splits
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plastinfer.identify._classify import (feature_matrix, make_classifier, rf_importances, score_holdouts, score_splits,
+                                          subsample_trajectory)
 from plastinfer.identify._learners import RULES
 from plastinfer.identify._observables import feature_names
 from plastinfer.identify._population import Population
@@ -61,3 +65,60 @@ def test_holdout_of_an_architecture_generalises_when_the_signal_is_shared():
     f = feature_matrix(pop, measures=("weight",))
     acc = score_holdouts(f, pop.factors["arch"], "random_forest")
     assert set(acc) == {"a", "b"} and min(acc.values()) >= 0.9
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 30), st.integers(1, 8), st.integers(1, 6), st.integers(0, 1000))
+def test_trajectory_subsamples_are_evenly_spaced_and_inside_the_trajectory(n_ck, n_samples, period, seed):
+    if (n_samples - 1) * period >= n_ck:
+        with pytest.raises(ConfigError, match="do not fit"):
+            subsample_trajectory(5, n_ck, n_samples, period, seed)
+        return
+    idx = subsample_trajectory(50, n_ck, n_samples, period, seed)
+    assert idx.shape == (50, n_samples) and idx.min() >= 0 and idx.max() < n_ck
+    assert np.all(np.diff(idx, axis=1) == period)
+    if n_ck - (n_samples - 1) * period > 1:  # more than one admissible start: examples differ
+        assert len(set(idx[:, 0])) > 1
+
+
+def test_per_example_checkpoints_pick_each_examples_own_samples():
+    pop = _population(True, n_ck=9)
+    idx = subsample_trajectory(pop.n_rows, 9, 3, 2, seed=2)  # starts 0 … 4
+    f = feature_matrix(pop, ("weight",), checkpoints=idx)
+    keep = [pop.feature_names.index(n) for n in f.names]
+    r = 5
+    expect = pop.features[r][idx[r]][:, keep].ravel()
+    np.testing.assert_array_equal(f.X[r, :-3], expect)
+    assert f.n_checkpoints == 3
+    with pytest.raises(ConfigError, match="per-example"):
+        feature_matrix(pop, ("weight",), checkpoints=idx[:-1])
+    with pytest.raises(ConfigError, match="indices"):
+        feature_matrix(pop, ("weight",), checkpoints=[0, 9])
+
+
+def test_testing_on_other_features_of_the_same_examples():
+    """Trained and tested on the same features, the transfer score is the plain score; tested
+    on features where the planted signal is gone, it falls to chance."""
+    pop = _population(True)
+    f = feature_matrix(pop, ("weight",))
+    same = score_splits(f, "random_forest", n_splits=2, grid="none", test_features=f)
+    assert same["mean"] == score_splits(f, "random_forest", n_splits=2, grid="none")["mean"]
+    blank = _population(False, seed=3)
+    blank.factors["rule"][:] = pop.factors["rule"]
+    gone = score_splits(f, "random_forest", n_splits=2, grid="none", test_features=feature_matrix(blank, ("weight",)))
+    assert same["mean"] >= 0.95 and gone["mean"] < 0.5
+    with pytest.raises(ConfigError, match="same examples"):
+        score_splits(f, test_features=feature_matrix(pop, ("weight",), rows=np.arange(pop.n_rows) < 10))
+
+
+def test_importances_single_out_the_planted_statistics():
+    pop = _population(True)
+    imp = rf_importances(feature_matrix(pop, ("weight",)), n_splits=2, grid="none", n_repeats=2)
+    names = imp["names"]
+    planted = [names.index(n) for n in PLANTED]
+    others = [i for i in range(len(names)) if i not in planted]
+    assert len(names) == 21 + 3 and imp["gini_mean"].shape == (24,) and np.all(imp["gini_sem"] >= 0)
+    # per tree, importances sum to 1 over all columns, hence over the groups
+    assert imp["gini_mean"].sum() == pytest.approx(1.0, abs=1e-6)
+    assert imp["gini_mean"][planted].min() > 5 * imp["gini_mean"][others].max()
+    assert imp["permutation_mean"][planted].min() > 0.1 and np.abs(imp["permutation_mean"][others]).max() < 0.05

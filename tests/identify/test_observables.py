@@ -66,3 +66,23 @@ def test_unit_subsampling_and_noise_change_the_features_in_the_expected_directio
     assert sub["weight_sq_mean"] == pytest.approx(full["weight_sq_mean"], rel=0.3)
     # noise of σ = 5 adds σ² to the mean square of the weights
     assert noisy["weight_sq_mean"] == pytest.approx(full["weight_sq_mean"] + 25.0, rel=0.1)
+
+
+def test_observables_grid_agrees_with_one_measurement_at_a_time():
+    """The vmapped grid (traced noise level, one compile per unit fraction) gives what
+    network_observables gives for each measurement alone; σ = 0 with every unit is the
+    perfect recording."""
+    from plastinfer.identify._observables import network_observables, observables_grid
+
+    layers = layers_for("mlp1x64", (20,), 3)
+    params = init_params(layers, jax.random.PRNGKey(0))
+    ck = jax.tree_util.tree_map(lambda a: jnp.stack([a, 1.5 * a]), params)  # 2 checkpoints
+    x = jax.random.normal(jax.random.PRNGKey(1), (32, 20))
+    path = jnp.asarray(False)
+    perfect = network_observables(layers, ck, x, path=path)
+    grid = observables_grid(layers, ck, x, jnp.array([0.0, 0.5]), jnp.array([3, 4], jnp.uint32), path=path, unit_frac=0.5)
+    alone = network_observables(layers, ck, x, path=path, noise_std=0.5, unit_frac=0.5, key=jax.random.PRNGKey(4))
+    np.testing.assert_allclose(np.asarray(grid[1]), np.asarray(alone), rtol=1e-5, atol=1e-6)
+    full = observables_grid(layers, ck, x, jnp.array([0.0]), jnp.array([7], jnp.uint32), path=path)
+    np.testing.assert_allclose(np.asarray(full[0]), np.asarray(perfect), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(np.asarray(grid[0]), np.asarray(perfect))  # half the units: other statistics

@@ -47,3 +47,32 @@ def test_a_killed_sweep_resumes_without_retraining_finished_groups(tmp_path):
     with pytest.raises(DatasetError, match="spec.json"):
         load_population(tmp_path / "runs")
     assert json.loads((tmp_path / "spec.json").read_text())["spec"]["steps"] == 20
+
+
+def test_measured_recordings_are_stored_beside_the_perfect_one(tmp_path):
+    from plastinfer.identify._population import Measurement
+
+    perfect, noisy = Measurement(), Measurement(noise_std=2.0, unit_frac=0.5, seed=1)
+    spec = PopulationSpec(rules=("sgdm", "fa"), archs=("mlp1x64",), tasks=("wine",), batch_sizes=(16,),
+                          model_seeds=(0,), data_seeds=(0,), steps=20, n_checkpoints=3, n_val=32,
+                          measurements=(perfect, {"noise_std": 2.0, "unit_frac": 0.5, "seed": 1}))
+    assert spec.measurements[1] == noisy
+    generate_population(spec, tmp_path, progress=False)
+    plain, same, other = (load_population(tmp_path), load_population(tmp_path, perfect),
+                          load_population(tmp_path, noisy))
+    np.testing.assert_allclose(same.features, plain.features, rtol=1e-5, atol=1e-6)
+    sq = plain.feature_names.index("weight_sq_mean")
+    # noise of σ = 2 adds σ² = 4 to the mean square of the (sub-sampled) weights; over n
+    # recorded weights the estimate's standard error is about √(2σ⁴ / n) ≤ 0.6 (n ≥ 96 here)
+    delta = other.features[:, :, sq] - plain.features[:, :, sq]
+    assert np.all(np.abs(delta - 4.0) < 4 * 0.6) and abs(delta.mean() - 4.0) < 0.4
+    with pytest.raises(ConfigError, match="not recorded"):
+        load_population(tmp_path, Measurement(noise_std=1.0))
+    with pytest.raises(ConfigError, match="noise_std"):
+        Measurement(noise_std=float("nan"))
+    with pytest.raises(ConfigError, match="unit_frac"):
+        Measurement(unit_frac=0.0)
+    with pytest.raises(ConfigError, match="twice"):
+        PopulationSpec(measurements=(perfect, perfect))
+    # a spec without measurements keeps the digest it had before measurements existed
+    assert "measurements" not in SPEC.to_json()

@@ -59,10 +59,12 @@ def _measure_of(name: str) -> str:
 
 
 def feature_matrix(pop: Population, measures: Sequence[str] = ("weight", "act", "gradavg"),
-                   checkpoints: Sequence[int] | None = None, rows: np.ndarray | None = None) -> Features:
+                   checkpoints: Sequence[int] | np.ndarray | None = None, rows: np.ndarray | None = None) -> Features:
     """The examples of ``pop`` (optionally only ``rows``, a boolean mask) using the statistics
-    of ``measures`` at ``checkpoints`` (default: all). ``gradavg`` is the true layer-wise
-    activity change, ``gradavg_rule`` the one through the rule's backward path."""
+    of ``measures`` at ``checkpoints`` (default: all): one list for every example, or an
+    ``(examples, n)`` array of per-example checkpoints (see :func:`subsample_trajectory`).
+    ``gradavg`` is the true layer-wise activity change, ``gradavg_rule`` the one through the
+    rule's backward path."""
     bad = [m for m in measures if m not in MEASURE_PREFIXES]
     if bad or not measures:
         raise ConfigError(f"unknown measures {bad}; choose from {list(MEASURE_PREFIXES)}")
@@ -70,12 +72,36 @@ def feature_matrix(pop: Population, measures: Sequence[str] = ("weight", "act", 
     if not keep.any():
         raise ConfigError(f"no finite statistics for measures {list(measures)}")
     rows = np.ones(pop.n_rows, bool) if rows is None else np.asarray(rows, bool)
-    ck = np.arange(pop.features.shape[1]) if checkpoints is None else np.asarray(checkpoints)
-    f = pop.features[rows][:, ck][:, :, keep]
+    n_ck = pop.features.shape[1]
+    ck = np.arange(n_ck) if checkpoints is None else np.asarray(checkpoints, int)
+    if ck.size == 0 or ck.min() < 0 or ck.max() >= n_ck:
+        raise ConfigError(f"checkpoints must be non-empty indices in [0, {n_ck})")
+    f = pop.features[rows][:, :, keep]
+    if ck.ndim == 2:
+        if ck.shape[0] != f.shape[0]:
+            raise ConfigError(f"per-example checkpoints: {ck.shape[0]} rows for {f.shape[0]} examples")
+        f = np.take_along_axis(f, ck[:, :, None], axis=1)
+    else:
+        f = f[:, ck]
+    ck = ck[0] if ck.ndim == 2 else ck
     pos = np.stack([pop.factors["position"][rows] == p for p in POSITIONS], axis=1).astype(np.float32)
     X = np.concatenate([f.reshape(f.shape[0], -1), pos], axis=1)
     y = np.array([RULES.index(r) for r in pop.factors["rule"][rows]])
     return Features(X, y, pop.factors["network"][rows], [n for n, k in zip(pop.feature_names, keep) if k], len(ck))
+
+
+def subsample_trajectory(n_examples: int, n_checkpoints: int, n_samples: int, period: int, seed: int = 0) -> np.ndarray:
+    """Per-example checkpoints for trajectory subsampling (Nayebi et al. B.3.1): ``n_samples``
+    checkpoints ``period`` apart, from a start drawn uniformly (one draw per example) among
+    those that keep the last sample inside the trajectory. ``(n_examples, n_samples)`` ints.
+
+    With 21 checkpoints 5 epochs apart, the paper's dense / intermediate / sparse periods of
+    5 / 15 / 25 epochs are ``period`` = 1 / 3 / 5."""
+    span = (n_samples - 1) * period
+    if n_samples < 1 or period < 1 or span >= n_checkpoints:
+        raise ConfigError(f"{n_samples} samples {period} apart do not fit in {n_checkpoints} checkpoints")
+    start = np.random.default_rng(seed).integers(0, n_checkpoints - span, size=n_examples)
+    return start[:, None] + period * np.arange(n_samples)[None, :]
 
 
 class Conv1DClassifier(ClassifierMixin, BaseEstimator):
@@ -221,7 +247,7 @@ def make_classifier(name: str, grid: str = "small", n_checkpoints: int = 21, cv=
                         error_score=np.nan)
 
 
-def _fit_score(clf, f: Features, train, test) -> tuple[float, np.ndarray, object]:
+def _fit_score(clf, f: Features, train, test, f_test: Features | None = None) -> tuple[float, np.ndarray, object]:
     if isinstance(clf, GridSearchCV) and isinstance(clf.cv, StratifiedKFold):
         fewest = min(c for c in np.bincount(f.y[train]) if c > 0)
         if fewest < clf.cv.n_splits:  # a small training set: as many folds as the rarest rule allows
@@ -230,19 +256,13 @@ def _fit_score(clf, f: Features, train, test) -> tuple[float, np.ndarray, object
         warnings.simplefilter("ignore", FitFailedWarning)
         warnings.simplefilter("ignore", UserWarning)  # "some fits failed" / non-finite test scores
         clf.fit(f.X[train], f.y[train])
-    pred = clf.predict(f.X[test])
+    pred = clf.predict((f if f_test is None else f_test).X[test])
     cm = confusion_matrix(f.y[test], pred, labels=np.arange(len(f.labels)))
     return float(np.mean(pred == f.y[test])), cm, clf
 
 
-def score_splits(f: Features, classifier: str = "random_forest", *, n_splits: int = 10, grouped: bool = False,
-                 grid: str = "small", seed: int = 0, n_jobs: int | None = None) -> dict:
-    """Test accuracy over ``n_splits`` category-balanced 75 / 25 % splits. ``grouped``: all
-    layers of a network fall on the same side (and the inner CV is grouped too).
-
-    Returns ``{"accuracy": (n_splits,), "mean", "sem", "confusion": (K, K)`` (summed over
-    splits; rows true rule, columns predicted), ``"best_params"``: per split}."""
-    accs, cms, best = [], [], []
+def _splits(f: Features, n_splits: int, grouped: bool, seed: int):
+    """``(train, test, inner cv)`` index arrays of each category-balanced 75 / 25 % split."""
     for i in range(n_splits):
         if grouped:
             outer = StratifiedGroupKFold(4, shuffle=True, random_state=seed + i)
@@ -252,8 +272,27 @@ def score_splits(f: Features, classifier: str = "random_forest", *, n_splits: in
         else:
             train, test = next(StratifiedShuffleSplit(1, test_size=0.25, random_state=seed + i).split(f.X, f.y))
             cv = None
+        yield train, test, cv
+
+
+def score_splits(f: Features, classifier: str = "random_forest", *, n_splits: int = 10, grouped: bool = False,
+                 grid: str = "small", seed: int = 0, n_jobs: int | None = None,
+                 test_features: Features | None = None) -> dict:
+    """Test accuracy over ``n_splits`` category-balanced 75 / 25 % splits. ``grouped``: all
+    layers of a network fall on the same side (and the inner CV is grouped too).
+    ``test_features``: the same examples measured otherwise (e.g. another third of the
+    trajectory, Fig. 4b): the classifier trains on ``f``'s training rows and is tested on
+    ``test_features``' test rows.
+
+    Returns ``{"accuracy": (n_splits,), "mean", "sem", "confusion": (K, K)`` (summed over
+    splits; rows true rule, columns predicted), ``"best_params"``: per split}."""
+    if test_features is not None and (test_features.X.shape[0] != f.X.shape[0]
+                                      or not np.array_equal(test_features.y, f.y)):
+        raise ConfigError("test_features must hold the same examples, in the same order, as the training features")
+    accs, cms, best = [], [], []
+    for i, (train, test, cv) in enumerate(_splits(f, n_splits, grouped, seed)):
         clf = make_classifier(classifier, grid, f.n_checkpoints, cv=cv, seed=seed + i, n_jobs=n_jobs)
-        acc, cm, clf = _fit_score(clf, f, train, test)
+        acc, cm, clf = _fit_score(clf, f, train, test, test_features)
         accs.append(acc)
         cms.append(cm)
         best.append({k: str(v) for k, v in getattr(clf, "best_params_", {}).items()})
@@ -274,3 +313,56 @@ def score_holdouts(f: Features, levels: np.ndarray, classifier: str = "random_fo
         clf = make_classifier(classifier, grid, f.n_checkpoints, seed=seed, n_jobs=n_jobs)
         out[str(level)] = _fit_score(clf, f, np.where(~test)[0], np.where(test)[0])[0]
     return out
+
+
+def feature_groups(f: Features) -> dict[str, np.ndarray]:
+    """Columns of ``f.X`` that belong to one observable statistic (its value at every
+    checkpoint; the layout is checkpoint-major) and to each layer-position indicator."""
+    n_stats = len(f.names)
+    groups = {name: np.arange(f.n_checkpoints) * n_stats + j for j, name in enumerate(f.names)}
+    base = f.n_checkpoints * n_stats
+    groups.update({f"position_{p}": np.array([base + k]) for k, p in enumerate(POSITIONS)})
+    return groups
+
+
+def _mean_sem(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    sem = a.std(axis=0, ddof=1) / np.sqrt(len(a)) if len(a) > 1 else np.zeros(a.shape[1:])
+    return a.mean(axis=0), sem
+
+
+def rf_importances(f: Features, *, n_splits: int = 10, grid: str = "small", n_repeats: int = 5, seed: int = 0,
+                   n_jobs: int | None = None) -> dict:
+    r"""Importances of each observable statistic for the random forest (Nayebi et al. Fig. 3).
+
+    - **Gini** (mean decrease in impurity): each tree's normalised importances, summed over
+      a statistic's columns (its whole trajectory), :math:`I_s = \sum_c I_{(c, s)}`; mean and
+      s.e.m. over the trees of every split's forest (the paper's error bars);
+    - **permutation** (the check the paper suggests, since Gini favours continuous,
+      high-cardinality features): on each split's test set, the drop in accuracy when a
+      statistic's trajectory (all its checkpoints together) is shuffled across test
+      examples; mean and s.e.m. over splits × ``n_repeats`` shuffles.
+
+    Returns ``{"names": [statistics..., position_early/middle/deep], "gini_mean", "gini_sem",
+    "permutation_mean", "permutation_sem": (n_groups,), "accuracy": (n_splits,)}``."""
+    groups = feature_groups(f)
+    rng = np.random.default_rng(seed)
+    gini, perm, accs = [], [], []
+    for i, (train, test, _) in enumerate(_splits(f, n_splits, False, seed)):
+        clf = make_classifier("random_forest", grid, f.n_checkpoints, seed=seed + i, n_jobs=n_jobs)
+        acc, _, clf = _fit_score(clf, f, train, test)
+        forest = getattr(clf, "best_estimator_", clf)
+        per_tree = np.stack([t.feature_importances_ for t in forest.estimators_])  # (trees, columns)
+        gini.append(np.stack([per_tree[:, idx].sum(axis=1) for idx in groups.values()], axis=1))
+        x_test, y_test = f.X[test], f.y[test]
+        drops = np.zeros((n_repeats, len(groups)))
+        for r in range(n_repeats):
+            for g, idx in enumerate(groups.values()):
+                shuffled = x_test.copy()
+                shuffled[:, idx] = x_test[rng.permutation(len(y_test))][:, idx]
+                drops[r, g] = acc - np.mean(forest.predict(shuffled) == y_test)
+        perm.append(drops)
+        accs.append(acc)
+    g_mean, g_sem = _mean_sem(np.concatenate(gini))
+    p_mean, p_sem = _mean_sem(np.concatenate(perm))
+    return {"names": list(groups), "gini_mean": g_mean, "gini_sem": g_sem, "permutation_mean": p_mean,
+            "permutation_sem": p_sem, "accuracy": np.asarray(accs)}

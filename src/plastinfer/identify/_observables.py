@@ -71,6 +71,14 @@ def statistics(v: jax.Array) -> jax.Array:
     return jnp.stack([jnp.linalg.norm(v), mean, var, skew, kurt, med, jnp.percentile(v, 75.0)])
 
 
+def _noisy(v, noise_std, key):
+    """``v`` plus additive white Gaussian noise of standard deviation ``noise_std`` (a Python
+    float, skipped when 0, or a traced scalar, so one compile serves every noise level)."""
+    if isinstance(noise_std, (int, float)) and noise_std == 0:
+        return v
+    return v + noise_std * jax.random.normal(key, v.shape, v.dtype)
+
+
 def _subsample(key, n: int, frac: float) -> jax.Array | None:
     if frac >= 1.0:
         return None
@@ -92,13 +100,13 @@ def layer_observables(layer: Layer, p: dict, x: jax.Array, *, path="rule", noise
     feats = []
     # weights: all elements are units
     w = p["W"].ravel()
-    w = w + noise_std * jax.random.normal(k_wn, w.shape) if noise_std else w
+    w = _noisy(w, noise_std, k_wn)
     sel = _subsample(k_ws, w.size, unit_frac)
     w = w if sel is None else w[sel]
     feats += [statistics(_fn(w, f)) for f in FUNCTIONS]
     # activations: per example over (subsampled) output units, then the mean over examples
     y = apply_layer(layer, p, x).reshape(x.shape[0], -1)
-    y = y + noise_std * jax.random.normal(k_an, y.shape) if noise_std else y
+    y = _noisy(y, noise_std, k_an)
     sel = _subsample(k_as, y.shape[1], unit_frac)
     y = y if sel is None else y[:, sel]
     for f in FUNCTIONS:
@@ -111,7 +119,7 @@ def layer_observables(layer: Layer, p: dict, x: jax.Array, *, path="rule", noise
     for pth in ("true", path):
         _, vjp = jax.vjp(lambda xx: apply_layer(layer, p, xx, pth).reshape(x.shape[0], -1), x)
         jac = vjp(cot)[0].reshape(x.shape[0], -1)  # Σ_i ∂y_i/∂x_j per example, (n, n_in)
-        jac = jac + noise_std * jax.random.normal(k_gn, jac.shape) if noise_std else jac
+        jac = _noisy(jac, noise_std, k_gn)
         in_sel = _subsample(k_gi, jac.shape[1], unit_frac)
         jac = jac if in_sel is None else jac[:, in_sel]
         g = jnp.sum(jac, axis=1) / n_counted
@@ -119,14 +127,16 @@ def layer_observables(layer: Layer, p: dict, x: jax.Array, *, path="rule", noise
     return jnp.concatenate(feats)
 
 
-@functools.partial(jax.jit, static_argnames=("layers", "noise_std", "unit_frac"))
+@functools.partial(jax.jit, static_argnames=("layers", "unit_frac"))
 def network_observables(layers: tuple[Layer, ...], checkpoints: list[dict], x_val: jax.Array, *, path=True,
-                        noise_std: float = 0.0, unit_frac: float = 1.0, key: jax.Array | None = None) -> jax.Array:
+                        noise_std: float | jax.Array = 0.0, unit_frac: float = 1.0,
+                        key: jax.Array | None = None) -> jax.Array:
     """``(n_checkpoints, n_layers, n_features)`` features of every layer at every checkpoint
     (``checkpoints``: per-layer parameter dicts with a leading checkpoint axis; ``path``: a
     boolean array, ``True`` when the rule's backward path runs through ``B``). The same
     units are recorded at every checkpoint (``key``); the measurement noise is drawn
-    afresh for each checkpoint."""
+    afresh for each checkpoint. ``noise_std`` is traced (any level, one compile; it can be
+    ``vmap``-ped); ``unit_frac`` fixes the recorded units' count, so each value compiles once."""
     key = jax.random.PRNGKey(0) if key is None else key
     n_ck = jax.tree_util.tree_leaves(checkpoints)[0].shape[0]
 
@@ -143,3 +153,14 @@ def network_observables(layers: tuple[Layer, ...], checkpoints: list[dict], x_va
         return jnp.stack(out)
 
     return jax.lax.map(at, (checkpoints, jnp.arange(n_ck)))
+
+
+@functools.partial(jax.jit, static_argnames=("layers", "unit_frac"))
+def observables_grid(layers: tuple[Layer, ...], checkpoints: list[dict], x_val: jax.Array, noise_stds: jax.Array,
+                     seeds: jax.Array, *, path=True, unit_frac: float = 1.0) -> jax.Array:
+    """:func:`network_observables` under several measurements at one unit fraction:
+    ``(n, n_checkpoints, n_layers, n_features)`` for ``noise_stds (n,)`` and integer
+    ``seeds (n,)`` (each seed picks the recorded units and the noise, as in B.4)."""
+    return jax.vmap(lambda s, seed: network_observables(layers, checkpoints, x_val, path=path, noise_std=s,
+                                                        unit_frac=unit_frac, key=jax.random.PRNGKey(seed)))(
+        noise_stds, seeds)

@@ -39,8 +39,30 @@ FACTORS = ("rule", "arch", "task", "batch_size", "model_seed", "data_seed")
 
 
 @dataclasses.dataclass(frozen=True)
+class Measurement:
+    """How the observables are recorded (Nayebi et al. §6, B.4): additive white Gaussian
+    noise of standard deviation ``noise_std`` on every measured element (weights,
+    activations, Jacobian entries), a random ``ceil(unit_frac · n)`` of the units, and the
+    ``seed`` that picks both (the paper uses one seed for the two)."""
+
+    noise_std: float = 0.0
+    unit_frac: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self):
+        if not (np.isfinite(self.noise_std) and self.noise_std >= 0):
+            raise ConfigError(f"measurement: noise_std must be finite and ≥ 0, not {self.noise_std}")
+        if not (0 < self.unit_frac <= 1):
+            raise ConfigError(f"measurement: unit_frac must be in (0, 1], not {self.unit_frac}")
+
+
+@dataclasses.dataclass(frozen=True)
 class PopulationSpec:
-    """The factorial design of a population (see the module docstring)."""
+    """The factorial design of a population (see the module docstring).
+
+    ``measurements``: extra recordings of every network under measurement noise and unit
+    subsampling (:class:`Measurement`), stored beside the perfect recording and read with
+    ``load_population(dir, measurement=m)``."""
 
     rules: tuple[str, ...] = RULES
     archs: tuple[str, ...] = ("mlp1x64", "mlp2x32", "mlp3x32", "cnn2")
@@ -51,8 +73,13 @@ class PopulationSpec:
     steps: int = 600
     n_checkpoints: int = 21
     n_val: int = 256
+    measurements: tuple[Measurement, ...] = ()
 
     def __post_init__(self):
+        object.__setattr__(self, "measurements", tuple(m if isinstance(m, Measurement) else Measurement(**m)
+                                                      for m in self.measurements))
+        if len(set(self.measurements)) != len(self.measurements):
+            raise ConfigError("population: the same measurement is listed twice")
         for name, values, allowed in (("rules", self.rules, RULES), ("archs", self.archs, tuple(ARCHITECTURES)),
                                       ("tasks", self.tasks, TASKS)):
             bad = [v for v in values if v not in allowed]
@@ -77,10 +104,30 @@ class PopulationSpec:
         return out
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if not self.measurements:  # folders written before measurements existed keep their digest
+            out.pop("measurements")
+        return out
 
 
-def _run_group(configs: list[LearnerConfig], n_val: int) -> dict[str, np.ndarray]:
+def _measured(layers, checkpoints, x_val, use_b, measurements: tuple[Measurement, ...]) -> np.ndarray:
+    """``(n_measurements, n_checkpoints, n_layers, n_features)``: one compile per unit
+    fraction, the noise levels and seeds of that fraction ``vmap``-ped."""
+    from ._observables import observables_grid
+
+    out: list = [None] * len(measurements)
+    for frac in sorted({m.unit_frac for m in measurements}):
+        idx = [i for i, m in enumerate(measurements) if m.unit_frac == frac]
+        noise = np.array([measurements[i].noise_std for i in idx], np.float32)
+        seeds = np.array([measurements[i].seed for i in idx], np.uint32)
+        feats = np.asarray(observables_grid(layers, checkpoints, x_val, noise, seeds, path=use_b, unit_frac=frac))
+        for j, i in enumerate(idx):
+            out[i] = feats[j]
+    return np.stack(out)
+
+
+def _run_group(configs: list[LearnerConfig], n_val: int,
+               measurements: tuple[Measurement, ...] = ()) -> dict[str, np.ndarray]:
     """Train one group and compute its observables: arrays for ``runs/<group>.npz``."""
     import jax.numpy as jnp
 
@@ -88,18 +135,24 @@ def _run_group(configs: list[LearnerConfig], n_val: int) -> dict[str, np.ndarray
     from ._observables import network_observables
     from ._tasks import load_task
 
+    t0 = time.perf_counter()
     task = load_task(configs[0].task)
     layers = layers_for(configs[0].arch, task.input_shape, task.n_out)
     x_val = jnp.asarray(task.x_val[:n_val])
-    feats, perfs = [], []
+    feats, perfs, measured = [], [], []
     for c, (checkpoints, perf) in zip(configs, train_runs(configs)):
         use_b = jnp.asarray(c.rule in ("fa", "ia"))
         feats.append(np.asarray(network_observables(layers, checkpoints, x_val, path=use_b)))
         perfs.append(perf)
+        if measurements:
+            measured.append(_measured(layers, checkpoints, x_val, use_b, measurements))
     out = {"features": np.stack(feats).astype(np.float32), "performance": np.stack(perfs).astype(np.float32),
            "positions": np.array([layer.position for layer in layers])}
+    if measurements:  # (n_measurements, runs, checkpoints, layers, features)
+        out["measured"] = np.stack(measured, axis=1).astype(np.float32)
     for f in FACTORS:
         out[f] = np.array([getattr(c, f) for c in configs])
+    out["seconds"] = np.array(time.perf_counter() - t0)  # this group's training + observables, wall time
     return out
 
 
@@ -157,7 +210,7 @@ def generate_population(spec: PopulationSpec, out_dir: str | os.PathLike, *, wor
             raise ConfigError("--ray needs Ray: pip install 'plastinfer[ray]'") from e
         ray.init(address=ray_address, ignore_reinit_error=True)
         remote = ray.remote(_run_group)
-        pending = {remote.remote(c, spec.n_val): g for g, c in todo.items()}
+        pending = {remote.remote(c, spec.n_val, spec.measurements): g for g, c in todo.items()}
         i = 0
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
@@ -169,7 +222,7 @@ def generate_population(spec: PopulationSpec, out_dir: str | os.PathLike, *, wor
                                    "intra_op_parallelism_threads=1").strip()
         try:
             with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-                futures = {pool.submit(_run_group, c, spec.n_val): g for g, c in todo.items()}
+                futures = {pool.submit(_run_group, c, spec.n_val, spec.measurements): g for g, c in todo.items()}
                 for i, fut in enumerate(cf.as_completed(futures), 1):
                     done(futures[fut], fut.result(), i)
         finally:
@@ -179,7 +232,7 @@ def generate_population(spec: PopulationSpec, out_dir: str | os.PathLike, *, wor
                 os.environ["XLA_FLAGS"] = old
     else:
         for i, (g, c) in enumerate(todo.items(), 1):
-            done(g, _run_group(c, spec.n_val), i)
+            done(g, _run_group(c, spec.n_val, spec.measurements), i)
     return out
 
 
@@ -206,14 +259,22 @@ class Population:
         return np.all(np.isfinite(self.features), axis=(0, 1))
 
 
-def load_population(out_dir: str | os.PathLike) -> Population:
+def load_population(out_dir: str | os.PathLike, measurement: Measurement | None = None) -> Population:
     """Gather ``out_dir/runs/*.npz`` into a :class:`Population` (plain arrays; nothing is
-    unpickled)."""
+    unpickled): the perfect recording, or the one under ``measurement`` (one of the spec's
+    :attr:`PopulationSpec.measurements`)."""
     out = Path(out_dir)
     spec_file = out / "spec.json"
     if not spec_file.exists():
         raise DatasetError(f"{out} is not a population folder (no spec.json)")
-    names = json.loads(spec_file.read_text())["features"]
+    meta = json.loads(spec_file.read_text())
+    names = meta["features"]
+    m_index = None
+    if measurement is not None:
+        listed = [Measurement(**m) for m in meta["spec"].get("measurements", [])]
+        if measurement not in listed:
+            raise ConfigError(f"{out}: {measurement} was not recorded; its spec lists {len(listed)} measurements")
+        m_index = listed.index(measurement)
     files = sorted((out / "runs").glob("*.npz"))
     if not files:
         raise DatasetError(f"{out}/runs holds no finished groups")
@@ -224,6 +285,12 @@ def load_population(out_dir: str | os.PathLike) -> Population:
                 a = {k: z[k] for k in z.files}
         except (OSError, ValueError) as e:
             raise DatasetError(f"{f}: unreadable ({e})") from e
+        missing = [k for k in ("features", "performance", "positions") + FACTORS + (("measured",) if m_index is not None else ())
+                   if k not in a]
+        if missing:
+            raise DatasetError(f"{f}: not a population group file (missing {', '.join(missing)})")
+        if m_index is not None:
+            a["features"] = a["measured"][m_index]
         n_runs, n_ck, n_layers, n_feat = a["features"].shape
         if n_feat != len(names):
             raise DatasetError(f"{f}: {n_feat} features, spec.json names {len(names)}")
