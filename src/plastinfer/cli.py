@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.add_argument("--data", type=Path, help="data folder (mehta-fly: a folder of per-fly folders)")
     r.add_argument("--all", action="store_true", help="mehta-table1: all 53 rules of Table 3")
+    r.add_argument("--population", type=Path,
+                   help="nayebi-fig2/3/4: population folder to create, resume or reuse (shared between runs)")
+    r.add_argument("--workers", type=int, help="nayebi-*: worker processes that train the population (default 2)")
+    r.add_argument("--ray", metavar="ADDRESS", help="nayebi-*: train the population on this Ray cluster "
+                   "(pip install 'plastinfer[ray]')")
     return p
 
 
@@ -162,13 +167,22 @@ def _cmd_reproduce(args) -> int:
             print(f"{e.name:16s} {e.paper}: {e.description}")
         return 0
     exp = get_experiment(args.name)
-    options = {k: v for k, v in (("data", args.data), ("all", args.all)) if v}
+    options = {k: v for k, v in (("data", args.data), ("all", args.all), ("population", args.population),
+                                 ("workers", args.workers), ("ray", args.ray)) if v is not None and v is not False}
     unknown = sorted(set(options) - set(exp.options))
     if unknown:
         raise PlastinferInputError(f"reproduction {exp.name!r} takes no --{unknown[0]} option")
     if "data" in options and not Path(options["data"]).exists():
         raise PlastinferInputError(f"{options['data']}: no such folder")
+    if "population" in options and options["population"].exists() and not options["population"].is_dir():
+        raise PlastinferInputError(f"{options['population']} exists and is not a folder")
+    if "workers" in options and options["workers"] < 1:
+        raise PlastinferInputError(f"--workers must be at least 1, not {options['workers']}")
     out = args.output or Path(f"reproduce-{exp.name}{'-quick' if args.quick else ''}")
+    if args.force and "population" in options and out.resolve() in (options["population"].resolve(),
+                                                                    *options["population"].resolve().parents):
+        raise PlastinferInputError(f"--population {options['population']} lies inside {out}, which --force would "
+                                   "replace; keep the population outside the output folder")
     from .infer._run import prepare_run_dir
 
     prepare_run_dir(out, force=args.force)

@@ -1,14 +1,22 @@
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from plastinfer._errors import ConfigError, DatasetError
-from plastinfer.identify._population import PopulationSpec, generate_population, load_population
+from plastinfer.identify._population import Measurement, PopulationSpec, generate_population, load_population
 
 # the same design as tests/experiments/test_nayebi.py's, so one test process compiles it once
 SPEC = PopulationSpec(archs=("mlp1x64",), tasks=("wine", "breast_cancer"), batch_sizes=(16,), model_seeds=(0,),
                       data_seeds=(0, 1), steps=20, n_checkpoints=3, n_val=32)
+
+
+# FA and IA networks recorded under a 2 × 2 grid of noise × unit fraction; the same design as
+# tests/experiments/test_nayebi.py's fig5 smoke test (one compile per test process)
+MEASURED = PopulationSpec(rules=("fa", "ia"), archs=("mlp1x64",), tasks=("wine",), batch_sizes=(16,), model_seeds=(0,),
+                          data_seeds=(0, 1), steps=20, n_checkpoints=3, n_val=32,
+                          measurements=tuple(Measurement(s, f) for f in (0.5, 1.0) for s in (2.0, 0.0)))
 
 
 class _Killed(Exception):
@@ -50,13 +58,9 @@ def test_a_killed_sweep_resumes_without_retraining_finished_groups(tmp_path):
 
 
 def test_measured_recordings_are_stored_beside_the_perfect_one(tmp_path):
-    from plastinfer.identify._population import Measurement
-
-    perfect, noisy = Measurement(), Measurement(noise_std=2.0, unit_frac=0.5, seed=1)
-    spec = PopulationSpec(rules=("sgdm", "fa"), archs=("mlp1x64",), tasks=("wine",), batch_sizes=(16,),
-                          model_seeds=(0,), data_seeds=(0,), steps=20, n_checkpoints=3, n_val=32,
-                          measurements=(perfect, {"noise_std": 2.0, "unit_frac": 0.5, "seed": 1}))
-    assert spec.measurements[1] == noisy
+    perfect, noisy = Measurement(), Measurement(noise_std=2.0, unit_frac=0.5)
+    spec = dataclasses.replace(MEASURED, measurements=MEASURED.measurements[:3] + ({"noise_std": 0.0, "unit_frac": 1.0},))
+    assert spec.measurements == MEASURED.measurements and noisy in spec.measurements
     generate_population(spec, tmp_path, progress=False)
     plain, same, other = (load_population(tmp_path), load_population(tmp_path, perfect),
                           load_population(tmp_path, noisy))
