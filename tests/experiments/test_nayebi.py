@@ -7,7 +7,7 @@ import pytest
 
 from plastinfer._errors import ConfigError
 from plastinfer.experiments import nayebi
-from plastinfer.identify import PopulationSpec, generate_population
+from plastinfer.identify import PopulationSpec, generate_population, load_population
 from plastinfer.identify._population import Measurement
 
 TINY = dict(spec=PopulationSpec(archs=("mlp1x64",), tasks=("wine", "breast_cancer"), batch_sizes=(16,),
@@ -24,6 +24,7 @@ def test_fig2_writes_accuracies_controls_and_figures(tmp_path, monkeypatch):
     assert set(res["controls_random_forest"]) == {"last_checkpoint_only", "task_performance_only", "gradavg_through_B",
                                                  "gradavg_true_jacobian"}
     assert set(res["holdouts_random_forest"]["task"]) == {"wine", "breast_cancer"}
+    assert load_population(tmp_path / "observables.npz").n_rows == 2 * 2 * 4 * 2  # tasks × data seeds × rules × layers
     payload = json.loads((tmp_path / "metrics.json").read_text())
     for name in payload["figures"]:
         assert (tmp_path / name).stat().st_size > 0

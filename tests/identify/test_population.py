@@ -80,3 +80,34 @@ def test_measured_recordings_are_stored_beside_the_perfect_one(tmp_path):
         PopulationSpec(measurements=(perfect, perfect))
     # a spec without measurements keeps the digest it had before measurements existed
     assert "measurements" not in SPEC.to_json()
+
+
+def test_a_population_table_round_trips_through_one_tidy_file(tmp_path):
+    from plastinfer.identify._classify import feature_matrix
+    from tests.identify.test_classify import _population
+
+    pop = _population(True)
+    path = pop.save(tmp_path / "table.npz")
+    back = load_population(path)
+    np.testing.assert_array_equal(back.features, pop.features)
+    assert back.feature_names == pop.feature_names and set(back.factors) == set(pop.factors)
+    np.testing.assert_array_equal(feature_matrix(back).X, feature_matrix(pop).X)
+    with pytest.raises(FileExistsError):
+        pop.save(path)
+    np.savez(tmp_path / "bad.npz", features=np.zeros((2, 3, 4)))
+    with pytest.raises(DatasetError, match="missing"):
+        load_population(tmp_path / "bad.npz")
+
+
+def test_a_sweep_on_a_ray_cluster_writes_the_same_groups(tmp_path):
+    """Runs only where Ray is installed (``pip install 'plastinfer[ray]'``): a local cluster
+    trains the groups and the result equals the in-process sweep's."""
+    ray = pytest.importorskip("ray")
+    spec = dataclasses.replace(SPEC, tasks=("wine",))
+    try:
+        generate_population(spec, tmp_path / "ray", ray_address="local", progress=False)
+    finally:
+        ray.shutdown()
+    generate_population(spec, tmp_path / "local", progress=False)
+    a, b = load_population(tmp_path / "ray"), load_population(tmp_path / "local")
+    np.testing.assert_allclose(a.features, b.features, rtol=1e-5, atol=1e-6)

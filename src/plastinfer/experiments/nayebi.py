@@ -174,6 +174,7 @@ def run_fig2(out: Path, quick: bool = False, progress: bool = True, population=N
     folder, t_pop = _population(out, spec, population=population, workers=workers or s["workers"], ray=ray,
                                 progress=progress, tag="nayebi-fig2")
     pop = load_population(folder)
+    pop.save(out / "observables.npz", force=True)  # the tidy table: one row per (network, layer)
     finite = pop.finite_features()
     print(f"[nayebi-fig2] {pop.n_rows} examples (network × layer); {int(finite.sum())} of {len(finite)} statistics "
           f"finite everywhere; classifiers ({s['n_splits']} splits)")

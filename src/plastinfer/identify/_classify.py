@@ -4,7 +4,7 @@
 - :func:`feature_matrix`: one example per (network, layer) — the concatenated trajectories
   of the chosen measures' statistics, plus the one-hot layer position; statistics that are
   non-finite anywhere in the population are dropped (as the paper does);
-- :func:`make_classifier`: ``"svm"`` (standardise → optional PCA → ``LinearSVC``; PCA's use
+- :func:`make_classifier`: ``"svm"`` (standardise → optional PCA → a linear-kernel ``SVC``; PCA's use
   and size chosen in cross-validation), ``"random_forest"``, or ``"conv1d"`` (a 1-D
   convolution over the trajectory, ReLU, optional pooling, a linear read-out; JAX/equinox);
   each wrapped in a 5-fold stratified grid search;
@@ -29,7 +29,7 @@ from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC
+from sklearn.svm import SVC
 
 from .._errors import ConfigError
 from ._learners import RULES
@@ -233,7 +233,10 @@ def make_classifier(name: str, grid: str = "small", n_checkpoints: int = 21, cv=
         raise ConfigError(f"unknown grid {grid!r}; choose from {list(GRIDS) + ['none']}")
     if name == "svm":
         est = Pipeline([("scale", StandardScaler()), ("pca", "passthrough"),
-                        ("svc", LinearSVC(dual="auto", max_iter=5000, random_state=seed))])
+                        # libsvm's linear kernel, not liblinear's LinearSVC: on the default population
+                        # (1,944 × 948 training features) LinearSVC took 72 s at C = 1 and did not
+                        # converge in 369 s at C = 50; SVC converges in 1.6 s / 5.2 s (accuracy 0.83 / 0.84)
+                        ("svc", SVC(kernel="linear", random_state=seed))])
     elif name == "random_forest":
         est = RandomForestClassifier(random_state=seed, n_jobs=n_jobs)
     else:

@@ -253,20 +253,64 @@ class Population:
     def n_rows(self) -> int:
         return int(self.features.shape[0])
 
+    def save(self, path: str | os.PathLike, *, force: bool = False) -> Path:
+        """Write the table as one tidy ``.npz`` (``features``, ``performance``,
+        ``feature_names`` and a ``factor_<name>`` column per factor; plain arrays, nothing
+        pickled), read back by :func:`load_population`. An existing file is kept unless
+        ``force``; the write is atomic."""
+        from .._io import atomic_write
+
+        path = Path(path)
+        if path.suffix != ".npz":
+            raise ConfigError(f"{path}: a population table is saved as .npz")
+        if path.exists() and not force:
+            raise FileExistsError(f"{path} exists; pass force=True to overwrite it")
+        arrays = {"features": self.features, "performance": self.performance,
+                  "feature_names": np.array(self.feature_names)}
+        arrays.update({f"factor_{k}": np.asarray(v) for k, v in self.factors.items()})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
+        return path
+
     def finite_features(self) -> np.ndarray:
         """Mask of features finite for every row and checkpoint (the paper drops a statistic
         that diverges anywhere)."""
         return np.all(np.isfinite(self.features), axis=(0, 1))
 
 
+def _load_table(path: Path) -> Population:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            a = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{path}: unreadable ({e})") from e
+    missing = [k for k in ("features", "performance", "feature_names") if k not in a]
+    if missing:
+        raise DatasetError(f"{path}: not a saved population table (missing {', '.join(missing)})")
+    feats, names = a["features"], [str(n) for n in a["feature_names"]]
+    factors = {k.removeprefix("factor_"): v for k, v in a.items() if k.startswith("factor_")}
+    if feats.ndim != 3 or feats.shape[2] != len(names) or a["performance"].shape[:2] != feats.shape[:2]:
+        raise DatasetError(f"{path}: features {feats.shape}, performance {a['performance'].shape} and "
+                           f"{len(names)} feature names disagree")
+    bad = [k for k, v in factors.items() if v.shape != (feats.shape[0],)]
+    if bad or "rule" not in factors or "network" not in factors or "position" not in factors:
+        raise DatasetError(f"{path}: factor columns must include rule, network and position, one value per row")
+    return Population(feats, names, factors, a["performance"])
+
+
 def load_population(out_dir: str | os.PathLike, measurement: Measurement | None = None) -> Population:
     """Gather ``out_dir/runs/*.npz`` into a :class:`Population` (plain arrays; nothing is
     unpickled): the perfect recording, or the one under ``measurement`` (one of the spec's
-    :attr:`PopulationSpec.measurements`)."""
+    :attr:`PopulationSpec.measurements`). ``out_dir`` may also be a table written by
+    :meth:`Population.save`."""
     out = Path(out_dir)
+    if out.is_file():
+        if measurement is not None:
+            raise ConfigError(f"{out}: a saved table holds one recording; load the population folder for others")
+        return _load_table(out)
     spec_file = out / "spec.json"
     if not spec_file.exists():
-        raise DatasetError(f"{out} is not a population folder (no spec.json)")
+        raise DatasetError(f"{out} is not a population folder (no spec.json) or a saved table (.npz)")
     meta = json.loads(spec_file.read_text())
     names = meta["features"]
     m_index = None
