@@ -92,7 +92,7 @@ def test_reproduce_list_and_unknown(capsys, tmp_path):
     assert main(["reproduce", "--list"]) == 0
     listed = capsys.readouterr().out
     for name in ("mehta-fig2", "mehta-fig3", "mehta-table1", "mehta-table2", "mehta-fly", "confavreux-fig1",
-                 "confavreux-fig2", "confavreux-fig3"):
+                 "confavreux-fig2", "confavreux-fig3", "nayebi-fig2", "nayebi-fig3", "nayebi-fig4", "nayebi-fig5"):
         assert name in listed
     assert main(["reproduce", "nope", "-o", str(tmp_path / "x")]) == 2
 
@@ -105,6 +105,24 @@ def test_reproduce_options_are_checked(capsys, tmp_path):
     (tmp_path / "empty").mkdir()
     assert main(["reproduce", "mehta-fly", "--data", str(tmp_path / "empty"), "-o", str(tmp_path / "c")]) == 2
     assert "no fly folders" in capsys.readouterr().err
+
+
+def test_population_options_are_checked_before_anything_runs(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert main(["reproduce", "nayebi-fig5", "--population", str(tmp_path / "pop"), "-o", str(out)]) == 2
+    assert "takes no --population" in capsys.readouterr().err
+    assert main(["reproduce", "nayebi-fig3", "--workers", "0", "-o", str(out)]) == 2
+    assert "--workers" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main(["reproduce", "nayebi-fig3", "--population", str(tmp_path / "file"), "-o", str(out)]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    # --force would replace the output folder, and with it a population kept inside it
+    (out / "pop" / "runs").mkdir(parents=True)
+    (out / "pop" / "runs" / "g.npz").write_bytes(b"kept")
+    assert main(["reproduce", "nayebi-fig4", "--force", "--population", str(out / "pop"), "-o", str(out)]) == 2
+    assert "inside" in capsys.readouterr().err and (out / "pop" / "runs" / "g.npz").read_bytes() == b"kept"
+    assert main(["reproduce", "nayebi-fig2", "--data", str(tmp_path), "-o", str(tmp_path / "r2")]) == 2
+    assert "takes no --data" in capsys.readouterr().err
 
 
 def test_demo_recovers_oja(tmp_path, capsys):
