@@ -10,7 +10,7 @@ from .infer import ActivityGenerator, AdversarialConfig, adversarial_fit, MetaCo
 from .infer._run import load_rule
 from .objectives import FunctionTask, GaussianDatasets, SpikingTask, pc_distance
 from .circuits import LIFNeuron, InputProtocol, simulate_lif
-from .identify import LearnerConfig, PopulationSpec, generate_population, load_population, feature_matrix, score_splits, score_holdouts
+from .identify import LearnerConfig, Measurement, PopulationSpec, generate_population, load_population, feature_matrix, score_splits, score_holdouts, rf_importances, subsample_trajectory
 from .rules import (
     AbstractRule,
     MLPRule,
@@ -68,6 +68,9 @@ __all__ = [
     "feature_matrix",
     "score_splits",
     "score_holdouts",
+    "Measurement",
+    "rf_importances",
+    "subsample_trajectory",
     "comparison_markdown",
     "coefficient_conditioning",
     "ChoiceCircuit",
