@@ -80,9 +80,10 @@ def test_observables_grid_agrees_with_one_measurement_at_a_time():
     x = jax.random.normal(jax.random.PRNGKey(1), (32, 20))
     path = jnp.asarray(False)
     perfect = network_observables(layers, ck, x, path=path)
-    grid = observables_grid(layers, ck, x, jnp.array([0.0, 0.5]), jnp.array([3, 4], jnp.uint32), path=path, unit_frac=0.5)
+    keys = jnp.stack([jax.random.PRNGKey(3), jax.random.PRNGKey(4)])
+    grid = observables_grid(layers, ck, x, jnp.array([0.0, 0.5]), keys, path=path, unit_frac=0.5)
     alone = network_observables(layers, ck, x, path=path, noise_std=0.5, unit_frac=0.5, key=jax.random.PRNGKey(4))
     np.testing.assert_allclose(np.asarray(grid[1]), np.asarray(alone), rtol=1e-5, atol=1e-6)
-    full = observables_grid(layers, ck, x, jnp.array([0.0]), jnp.array([7], jnp.uint32), path=path)
+    full = observables_grid(layers, ck, x, jnp.array([0.0]), keys[:1], path=path)
     np.testing.assert_allclose(np.asarray(full[0]), np.asarray(perfect), rtol=1e-5, atol=1e-6)
     assert not np.allclose(np.asarray(grid[0]), np.asarray(perfect))  # half the units: other statistics

@@ -70,6 +70,11 @@ def test_measured_recordings_are_stored_beside_the_perfect_one(tmp_path):
     # recorded weights the estimate's standard error is about √(2σ⁴ / n) ≤ 0.6 (n ≥ 96 here)
     delta = other.features[:, :, sq] - plain.features[:, :, sq]
     assert np.all(np.abs(delta - 4.0) < 4 * 0.6) and abs(delta.mean() - 4.0) < 0.4
+    # every network gets its own noise draw: a shared draw would shift all networks alike
+    mean = plain.feature_names.index("weight_raw_mean")
+    shift = load_population(tmp_path, Measurement(2.0, 1.0)).features[:, 0, mean] - plain.features[:, 0, mean]
+    first_layer = plain.factors["layer"] == 0
+    assert np.std(shift[first_layer]) > 0.01  # each ≈ mean of 832 N(0, 4) draws: s.d. 0.07
     with pytest.raises(ConfigError, match="not recorded"):
         load_population(tmp_path, Measurement(noise_std=1.0))
     with pytest.raises(ConfigError, match="noise_std"):

@@ -157,10 +157,9 @@ def network_observables(layers: tuple[Layer, ...], checkpoints: list[dict], x_va
 
 @functools.partial(jax.jit, static_argnames=("layers", "unit_frac"))
 def observables_grid(layers: tuple[Layer, ...], checkpoints: list[dict], x_val: jax.Array, noise_stds: jax.Array,
-                     seeds: jax.Array, *, path=True, unit_frac: float = 1.0) -> jax.Array:
+                     keys: jax.Array, *, path=True, unit_frac: float = 1.0) -> jax.Array:
     """:func:`network_observables` under several measurements at one unit fraction:
-    ``(n, n_checkpoints, n_layers, n_features)`` for ``noise_stds (n,)`` and integer
-    ``seeds (n,)`` (each seed picks the recorded units and the noise, as in B.4)."""
-    return jax.vmap(lambda s, seed: network_observables(layers, checkpoints, x_val, path=path, noise_std=s,
-                                                        unit_frac=unit_frac, key=jax.random.PRNGKey(seed)))(
-        noise_stds, seeds)
+    ``(n, n_checkpoints, n_layers, n_features)`` for ``noise_stds (n,)`` and PRNG ``keys
+    (n, 2)`` (each key picks the recorded units and the noise, as in B.4)."""
+    return jax.vmap(lambda s, k: network_observables(layers, checkpoints, x_val, path=path, noise_std=s,
+                                                     unit_frac=unit_frac, key=k))(noise_stds, keys)

@@ -110,17 +110,28 @@ class PopulationSpec:
         return out
 
 
-def _measured(layers, checkpoints, x_val, use_b, measurements: tuple[Measurement, ...]) -> np.ndarray:
+def _network_id(c: LearnerConfig) -> int:
+    """A stable 31-bit id of one network (its factors), to key its measurement noise."""
+    text = json.dumps([getattr(c, f) for f in FACTORS])
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
+
+
+def _measured(layers, checkpoints, x_val, use_b, measurements: tuple[Measurement, ...], network: int) -> np.ndarray:
     """``(n_measurements, n_checkpoints, n_layers, n_features)``: one compile per unit
-    fraction, the noise levels and seeds of that fraction ``vmap``-ped."""
+    fraction, the noise levels and seeds of that fraction ``vmap``-ped. Each measurement's
+    key is its seed folded with the ``network`` id: every network (animal) gets its own
+    noise and its own recorded units — one shared draw would add the same offset to every
+    network, which a classifier simply ignores."""
+    import jax
+
     from ._observables import observables_grid
 
     out: list = [None] * len(measurements)
     for frac in sorted({m.unit_frac for m in measurements}):
         idx = [i for i, m in enumerate(measurements) if m.unit_frac == frac]
         noise = np.array([measurements[i].noise_std for i in idx], np.float32)
-        seeds = np.array([measurements[i].seed for i in idx], np.uint32)
-        feats = np.asarray(observables_grid(layers, checkpoints, x_val, noise, seeds, path=use_b, unit_frac=frac))
+        keys = jax.numpy.stack([jax.random.fold_in(jax.random.PRNGKey(measurements[i].seed), network) for i in idx])
+        feats = np.asarray(observables_grid(layers, checkpoints, x_val, noise, keys, path=use_b, unit_frac=frac))
         for j, i in enumerate(idx):
             out[i] = feats[j]
     return np.stack(out)
@@ -145,7 +156,7 @@ def _run_group(configs: list[LearnerConfig], n_val: int,
         feats.append(np.asarray(network_observables(layers, checkpoints, x_val, path=use_b)))
         perfs.append(perf)
         if measurements:
-            measured.append(_measured(layers, checkpoints, x_val, use_b, measurements))
+            measured.append(_measured(layers, checkpoints, x_val, use_b, measurements, _network_id(c)))
     out = {"features": np.stack(feats).astype(np.float32), "performance": np.stack(perfs).astype(np.float32),
            "positions": np.array([layer.position for layer in layers])}
     if measurements:  # (n_measurements, runs, checkpoints, layers, features)
