@@ -160,6 +160,14 @@ def _plot_holdouts(hold: dict, ref: float, path: Path) -> Path:
     return figs._save(fig, path)
 
 
+def _shared_population(out: Path, s: dict, population, workers, ray, progress: bool, tag: str) -> tuple:
+    """fig2–fig4: the settings' population, generated or reused, loaded; ``(Population,
+    folder, seconds)``."""
+    folder, t_pop = _population(out, s["spec"], population=population, workers=workers or s["workers"], ray=ray,
+                                progress=progress, tag=tag)
+    return load_population(folder), folder, t_pop
+
+
 def _settings(s: dict, **extra) -> dict:
     out = {k: (v.to_json() if isinstance(v, PopulationSpec) else v) for k, v in s.items()}
     return {**out, **{k: (str(v) if isinstance(v, Path) else v) for k, v in extra.items() if v is not None}}
@@ -171,9 +179,7 @@ def run_fig2(out: Path, quick: bool = False, progress: bool = True, population=N
     s = FIG2_QUICK if quick else FIG2_FULL
     t0 = time.perf_counter()
     spec: PopulationSpec = s["spec"]
-    folder, t_pop = _population(out, spec, population=population, workers=workers or s["workers"], ray=ray,
-                                progress=progress, tag="nayebi-fig2")
-    pop = load_population(folder)
+    pop, folder, t_pop = _shared_population(out, s, population, workers, ray, progress, "nayebi-fig2")
     pop.save(out / "observables.npz", force=True)  # the tidy table: one row per (network, layer)
     finite = pop.finite_features()
     print(f"[nayebi-fig2] {pop.n_rows} examples (network × layer); {int(finite.sum())} of {len(finite)} statistics "
@@ -282,9 +288,7 @@ def run_fig3(out: Path, quick: bool = False, progress: bool = True, population=N
     out = Path(out)
     s = FIG3_QUICK if quick else FIG3_FULL
     t0 = time.perf_counter()
-    folder, t_pop = _population(out, s["spec"], population=population, workers=workers or s["workers"], ray=ray,
-                                progress=progress, tag="nayebi-fig3")
-    pop = load_population(folder)
+    pop, folder, t_pop = _shared_population(out, s, population, workers, ray, progress, "nayebi-fig3")
     f = feature_matrix(pop, MEASURE_SETS["all"])
     print(f"[nayebi-fig3] random forest on {f.X.shape[0]} examples × {len(f.names)} statistics "
           f"({s['n_splits']} splits, {s['n_repeats']} shuffles each)")
@@ -380,9 +384,7 @@ def run_fig4(out: Path, quick: bool = False, progress: bool = True, population=N
     out = Path(out)
     s = FIG4_QUICK if quick else FIG4_FULL
     t0 = time.perf_counter()
-    folder, t_pop = _population(out, s["spec"], population=population, workers=workers or s["workers"], ray=ray,
-                                progress=progress, tag="nayebi-fig4")
-    pop = load_population(folder)
+    pop, folder, t_pop = _shared_population(out, s, population, workers, ray, progress, "nayebi-fig4")
     n_ck = pop.features.shape[1]
     if n_ck < 3:
         raise ConfigError(f"nayebi-fig4 needs at least 3 checkpoints, the population has {n_ck}")
