@@ -305,8 +305,8 @@ def score_splits(f: Features, classifier: str = "random_forest", *, n_splits: in
         cms.append(cm)
         best.append({k: str(v) for k, v in getattr(clf, "best_params_", {}).items()})
     a = np.asarray(accs)
-    return {"accuracy": a, "mean": float(a.mean()), "sem": float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else 0.0,
-            "confusion": np.sum(cms, axis=0), "best_params": best}
+    mean, sem = _mean_sem(a)
+    return {"accuracy": a, "mean": float(mean), "sem": float(sem), "confusion": np.sum(cms, axis=0), "best_params": best}
 
 
 def score_holdouts(f: Features, levels: np.ndarray, classifier: str = "random_forest", *, grid: str = "small",
