@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 from plastinfer.analysis import activity_distance
-from plastinfer.experiments._common import machine
+from plastinfer.runs import machine
 from plastinfer.experiments.ramesh import FIG2_FULL, oja_generator
 from plastinfer.infer import AdversarialConfig, adversarial_fit
 from plastinfer.rules import MLPRule, oja

@@ -23,7 +23,7 @@ import jax
 
 from plastinfer.circuits import ChoiceCircuit
 from plastinfer.data import simulate_choices
-from plastinfer.experiments._common import machine
+from plastinfer.runs import machine
 from plastinfer.infer import ChoiceFitConfig, evaluate_choices, fit_choices
 from plastinfer.rules import Taylor, parse_equation
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from plastinfer.experiments import nayebi
-from plastinfer.experiments._common import machine
+from plastinfer.runs import machine
 from plastinfer.identify import generate_population
 
 SCALES = {"quick": nayebi.POPULATION_QUICK, "default": nayebi.POPULATION_FULL}

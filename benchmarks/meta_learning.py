@@ -21,9 +21,9 @@ import time
 import jax
 
 from plastinfer import Taylor, oja
-from plastinfer.experiments._common import machine
+from plastinfer.runs import machine
 from plastinfer.experiments.confavreux import fig1_task
-from plastinfer._errors import ConfigError
+from plastinfer.errors import ConfigError
 from plastinfer.infer import MetaConfig, meta_fit
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import jax
 
 from plastinfer.circuits import LIFNeuron, simulate_lif
-from plastinfer.experiments._common import machine
+from plastinfer.runs import machine
 from plastinfer.experiments.confavreux_fig3 import FIG3_FULL, FIG3_QUICK, fig3_task, random_start
 from plastinfer.rules import vogels_istdp
 

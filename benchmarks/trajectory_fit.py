@@ -29,7 +29,7 @@ import jax.numpy as jnp
 
 from plastinfer.circuits import LayerInput, LayerState, PlasticLayer, rollout
 from plastinfer.data import simulate
-from plastinfer.experiments._common import machine
+from plastinfer.runs import machine
 from plastinfer.infer import TrajectoryFitConfig, fit_trajectory
 from plastinfer.rules import Taylor, oja
 

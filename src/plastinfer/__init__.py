@@ -7,7 +7,7 @@ from .analysis import rule_angle, coefficient_conditioning, paired_comparison, p
 from .circuits import LateralNetwork, ChoiceCircuit, AbstractCircuit, LayerInput, LayerState, PlasticLayer, circuit_from_spec, rollout, rollouts
 from .data import ChoiceDataset, Dataset, load_choice_csv, load_fly_folders, simulate, simulate_choices
 from .infer import ActivityGenerator, AdversarialConfig, adversarial_fit, MetaConfig, meta_fit, evaluate_meta, ChoiceFitConfig, evaluate_choices, fit_choices, FitResult, TrajectoryFitConfig, evaluate, fit_trajectory
-from .infer._run import load_rule
+from .runs import load_rule
 from .objectives import FunctionTask, GaussianDatasets, SpikingTask, pc_distance
 from .circuits import LIFNeuron, InputProtocol, simulate_lif
 from .identify import LearnerConfig, Measurement, PopulationSpec, generate_population, load_population, feature_matrix, score_splits, score_holdouts, rf_importances, subsample_trajectory

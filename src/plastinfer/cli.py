@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
-from ._errors import PlastinferInputError
+from .errors import PlastinferInputError
 
 EXIT_BAD_INPUT = 2
 
@@ -52,103 +51,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def simulate_from_config(cfg: dict, output: Path, *, force: bool = False, source: str = "config") -> None:
-    """Shared by ``simulate`` and ``demo``: build circuit and rule, simulate, save."""
-    import jax
-
-    from .circuits import circuit_from_spec
-    from .config import data_settings
-    from .data import simulate
-    from .rules import rule_from_spec
-
-    for table in ("circuit", "rule"):
-        if table not in cfg:
-            raise PlastinferInputError(f"{source}: missing table [{table}]")
-    if output.exists() and not force:
-        raise PlastinferInputError(f"{output} exists; pass --force to overwrite it")
-    circuit = circuit_from_spec(cfg["circuit"])
-    rule = rule_from_spec(cfg["rule"])
-    ds = data_settings(cfg)
-    t0 = time.perf_counter()
-    data = simulate(
-        jax.random.PRNGKey(ds["seed"]),
-        circuit,
-        rule,
-        ds["n_trajectories"],
-        ds["n_steps"],
-        input_std=ds["input_std"],
-        samples_per_step=ds["samples_per_step"],
-        noise_std=ds["noise_std"],
-        fraction_recorded=ds["fraction_recorded"],
-    )
-    data.save(output, force=force)
-    print(
-        f"simulated {data.n_trajectories} trajectories × {data.n_steps} steps, {data.n_units}/{data.n_out} units "
-        f"recorded, rule {rule.equation()} ({time.perf_counter() - t0:.1f} s) → {output}"
-    )
-
-
 def _cmd_simulate(args) -> int:
     from .config import load_config
+    from .runs import simulate_from_config
 
     simulate_from_config(load_config(args.config), args.output, force=args.force, source=str(args.config))
     return 0
 
 
-def run_fit(cfg: dict, data_path: Path, out: Path, *, force=False, resume=False, epochs=None, progress=True):
-    """Shared by ``fit`` and ``demo``: load, split, fit, write the run folder."""
-    import dataclasses
-
-    import jax
-
-    from .circuits import circuit_from_spec
-    from .config import fit_settings
-    from .data import Dataset
-    from .infer import fit_trajectory
-    from .infer._run import prepare_run_dir, read_checkpoint, write_run
-    from .rules import rule_from_spec
-
-    data = Dataset.load(data_path)
-    circuit_spec = cfg.get("circuit") or data.meta.get("circuit")
-    if not circuit_spec:
-        raise PlastinferInputError("fit: no [circuit] table in the config and none recorded in the data set")
-    circuit = circuit_from_spec(circuit_spec)
-    fit_cfg, n_test = fit_settings(cfg)
-    if epochs is not None:
-        fit_cfg = dataclasses.replace(fit_cfg, epochs=int(epochs))
-    model_spec = cfg.get("model", {"family": "taylor"})
-    rule0 = rule_from_spec(model_spec, key=jax.random.PRNGKey(fit_cfg.seed + 1))
-    run_dir = prepare_run_dir(out, force=force, resume=resume)
-    train, test = data.split(n_test) if n_test > 0 else (data, None)
-    resume_state = read_checkpoint(run_dir) if resume else None
-    result = fit_trajectory(rule0, circuit, train, config=fit_cfg, test=test, progress=progress, resume_state=resume_state)
-    full_cfg = {**cfg, "circuit": circuit.config(), "model": model_spec,
-                "fit": {**dataclasses.asdict(fit_cfg), "n_test": n_test},
-                "run": {"data_file": str(data_path), "resumed": bool(resume)}}
-    figures = write_run(run_dir, result, full_cfg)
-    return result, figures
-
-
-def _print_fit(result, figures, out: Path) -> None:
-    m = result.metrics
-    print(f"fitted rule (terms with |θ| ≥ 0.05): {result.rule.equation(threshold=0.05)}")
-    parts = [f"final loss {m['final_loss']:.3g}" if m.get("final_loss") is not None else None]
-    for k in ("test_r2_weights", "test_r2_activity"):
-        if m.get(k) is not None:
-            parts.append(f"{k.removeprefix('test_')} (held out) {m[k]:.3f}")
-    print("; ".join(p for p in parts if p))
-    if m.get("diverged_updates"):
-        print(f"warning: {m['diverged_updates']} updates diverged and were skipped")
-    print(f"run folder: {out}  (figures: {', '.join(p.name for p in figures)})")
-
-
 def _cmd_fit(args) -> int:
     from .config import load_config
+    from .runs import print_fit, run_fit
 
     cfg = load_config(args.config)
     result, figures = run_fit(cfg, args.data, args.output, force=args.force, resume=args.resume,
                               epochs=args.epochs, progress=not args.quiet)
-    _print_fit(result, figures, args.output)
+    print_fit(result, figures, args.output)
     return 0
 
 
@@ -183,7 +101,7 @@ def _cmd_reproduce(args) -> int:
                                                                     *options["population"].resolve().parents):
         raise PlastinferInputError(f"--population {options['population']} lies inside {out}, which --force would "
                                    "replace; keep the population outside the output folder")
-    from .infer._run import prepare_run_dir
+    from .runs import prepare_run_dir
 
     prepare_run_dir(out, force=args.force)
     exp.run(out, quick=args.quick, progress=not args.quiet, **options)

@@ -32,7 +32,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ._errors import ConfigError
+from .errors import ConfigError
 
 SECTIONS = {"circuit", "rule", "data", "model", "fit", "run"}  # [run]: provenance written by `fit`, ignored
 DATA_KEYS = {"n_trajectories", "n_steps", "input_std", "samples_per_step", "noise_std", "fraction_recorded", "seed"}

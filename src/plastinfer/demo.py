@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .infer._run import prepare_run_dir, write_toml
+from .runs import prepare_run_dir, print_fit, run_fit, simulate_from_config, write_toml
 
 #: The demo's config — also a template for ``plastinfer simulate`` / ``plastinfer fit``.
 DEMO_CONFIG = {
@@ -18,8 +18,6 @@ DEMO_CONFIG = {
 
 
 def run_demo(out: Path, force: bool = False) -> None:
-    from .cli import _print_fit, run_fit, simulate_from_config
-
     t0 = time.perf_counter()
     out = Path(out)
     prepare_run_dir(out, force=force)
@@ -29,7 +27,7 @@ def run_demo(out: Path, force: bool = False) -> None:
 
     simulate_from_config(DEMO_CONFIG, out / "data.npz", force=True, source=str(config_path))
     result, figures = run_fit(DEMO_CONFIG, out / "data.npz", out / "run", progress=True)
-    _print_fit(result, figures, out / "run")
+    print_fit(result, figures, out / "run")
     c = result.rule.coefficients()
     print(f"θ[x1y1w0] = {c['x1y1w0']:+.3f} (truth +1),  θ[x0y2w1] = {c['x0y2w1']:+.3f} (truth −1); "
           f"initial weights were unknown to the fit (fitted as latent parameters)")

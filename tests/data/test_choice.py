@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from plastinfer._errors import DatasetError
+from plastinfer.errors import DatasetError
 from plastinfer.data import load_choice_csv, load_fly_folder, load_fly_folders, load_xyr_mat
 
 

@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from plastinfer._errors import DatasetError
+from plastinfer.errors import DatasetError
 from plastinfer.circuits import PlasticLayer
 from plastinfer.data import Dataset, simulate
 from plastinfer.rules import oja

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from plastinfer._errors import ConfigError
+from plastinfer.errors import ConfigError
 from plastinfer.experiments import confavreux as cf
 
 TINY1 = dict(sizes=(3,), restarts=1, generations=3, gradient_steps=3, n_steps=10, n_datasets=2, l1=0.05, sigma=0.1,

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from plastinfer._errors import ConfigError
+from plastinfer.errors import ConfigError
 from plastinfer.experiments import nayebi
 from plastinfer.identify import PopulationSpec, generate_population, load_population
 from plastinfer.identify._population import Measurement

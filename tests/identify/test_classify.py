@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from plastinfer._errors import ConfigError
+from plastinfer.errors import ConfigError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

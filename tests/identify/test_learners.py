@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from plastinfer._errors import ConfigError
+from plastinfer.errors import ConfigError
 from plastinfer.identify._learners import (LearnerConfig, batch_order, ia_regulariser, init_params, layers_for,
                                            loss_fn, transport)
 from plastinfer.identify._tasks import load_task, nt_xent

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from plastinfer._errors import ConfigError, DatasetError
+from plastinfer.errors import ConfigError, DatasetError
 from plastinfer.identify._population import Measurement, PopulationSpec, generate_population, load_population
 
 # the same design as tests/experiments/test_nayebi.py's, so one test process compiles it once

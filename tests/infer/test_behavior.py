@@ -58,7 +58,7 @@ def test_per_subject_fits_find_a_negative_weight_term_in_every_subject():
 
 def test_readout_mismatch_is_an_error(simulated):
     circuit, truth, data = simulated
-    from plastinfer._errors import DatasetError
+    from plastinfer.errors import DatasetError
 
     with pytest.raises(DatasetError, match="readout"):
         fit_choices(truth, ChoiceCircuit(readout="two_alternative"), data, progress=False)
@@ -76,7 +76,7 @@ def test_per_subject_fit_starts_from_one_rule_per_subject():
     # three Adam steps move each coefficient by at most 3 × lr from its own start
     got = np.array([r.coefficients()["x1w0r1"] for r in moved.extras["rules"]])
     np.testing.assert_allclose(got, [0.5, 1.0, -2.0], atol=3e-2 + 1e-6)
-    from plastinfer._errors import ConfigError
+    from plastinfer.errors import ConfigError
 
     with pytest.raises(ConfigError, match="one rule per subject"):
         fit_choices(starts[:2], circuit, data, config=ChoiceFitConfig(epochs=1, per_subject=True), progress=False)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from plastinfer import PlasticLayer, Taylor, oja
-from plastinfer._errors import ConfigError
+from plastinfer.errors import ConfigError
 from plastinfer.infer import MetaConfig, evaluate_meta, meta_fit
 from plastinfer.objectives import FunctionTask, GaussianDatasets
 
@@ -29,15 +29,20 @@ def test_evolution_strategies_lower_the_loss(tiny, method):
     after = evaluate_meta(res.rule, tiny, key, n_datasets=16)["mean"]
     assert after < 0.6 * before, (before, after)
     h = res.history
-    assert h["theta"].shape == (21, 27) and h["angle_deg"].shape == (21,) and h["best_loss"].shape == (20,)
+    assert h["theta"].shape == (21, 27) and h["angle_deg"].shape == (21,) and h["loss"].shape == (20,)
+    assert h["best_loss"].shape == (21,) and np.all(np.diff(h["best_loss"]) <= 0)  # best so far, never rises
     assert res.metrics["evaluations"] == 20 * 16 * 4 and res.metrics["evaluations_per_second"] > 0
 
 
-def test_one_cma_generation_finds_a_better_candidate_than_the_start(tiny):
+def test_one_cma_generation_scores_its_population_on_common_data_sets(tiny):
+    """The generation's best candidate is one of the population members scored on one key; the
+    population mean is at least its best; the returned rule is never worse than the start on
+    the fixed selection data sets."""
     start = _start()
     res = meta_fit(start, tiny, config=MetaConfig(generations=1, population_size=24, l1=0.0), progress=False)
-    # same data sets as the generation's: the seed-0 stream's first evaluation key
-    assert res.history["best_loss"][0] < evaluate_meta(start, tiny, jax.random.PRNGKey(5))["mean"]
+    h = res.history
+    assert h["loss"][0] <= h["population_mean"][0]
+    assert h["best_loss"][-1] <= h["objective"][0] and res.metrics["best_loss"] == pytest.approx(h["best_loss"][-1])
 
 
 def test_gradient_meta_learning_lowers_the_loss_and_moves_toward_oja(tiny):

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from plastinfer._errors import ConfigError, DatasetError
+from plastinfer.errors import ConfigError, DatasetError
 from plastinfer.circuits import PlasticLayer
 from plastinfer.data import simulate
 from plastinfer.infer import TrajectoryFitConfig, evaluate, fit_trajectory

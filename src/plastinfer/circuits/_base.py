@@ -33,6 +33,32 @@ class AbstractCircuit(eqx.Module):
     def step(self, state: PyTree, inputs: PyTree, rule: AbstractRule, record_weights: bool = False):
         ...
 
+    # What a Problem needs from a circuit (so that no fitter names one) -------------
+    def state_from_weights(self, w: Array) -> PyTree:
+        """The initial state whose plastic weights are ``w`` (known or latent initial weights)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot start from given weights")
+
+    def weights(self, state: PyTree) -> Array:
+        """The plastic weights held in ``state`` (the inverse of :meth:`state_from_weights`)."""
+        return state.w
+
+    def make_inputs(self, stimuli: Array, rewards: Array | None = None) -> PyTree:
+        """One trajectory's input pytree (leading time axis) from a data set's
+        ``stimuli (T, [K,] n_in)`` and optional ``rewards (T,)``."""
+        raise NotImplementedError(f"{type(self).__name__} takes no stimulus arrays")
+
+    def observable(self, records: PyTree) -> Array:
+        """What is observed of a rollout's records, ``(T, ...)``: the activity ``y`` by default."""
+        return records.y
+
+    def observe(self, rule: AbstractRule, state: PyTree, inputs: PyTree, *, record_weights: bool = False,
+                checkpoint: int | bool | None = None) -> tuple[Array, Array | None]:
+        """Run the circuit from ``state`` on one trajectory's ``inputs``: the observed
+        activity :meth:`observable` ``(T, ...)`` and, with ``record_weights``, the weights
+        after every step ``(T, ...)`` (else ``None``)."""
+        _, rec = rollout(self, rule, state, inputs, record_weights=record_weights, checkpoint=checkpoint)
+        return self.observable(rec), (rec.w if record_weights else None)
+
 
 def _segment_length(n_steps: int, checkpoint: int | bool | None) -> int | None:
     """Segment length for checkpointed scans: ``True`` → the divisor of ``T`` nearest ``√T``."""

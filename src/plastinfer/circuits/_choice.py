@@ -163,6 +163,13 @@ class ChoiceCircuit(AbstractCircuit):
             trial=jnp.asarray(0, jnp.int32),
         )
 
+    def state_from_weights(self, w: Array) -> ChoiceState:
+        return self.init_state(w)
+
+    def observable(self, records: ChoiceRecord) -> Array:
+        """The log-odds of the choice at every step (accept, or odor 2), ``(T,)``."""
+        return records.logit
+
     # ------------------------------------------------------------------ pieces
     def patterns(self, noise: Array) -> Array:
         """Firing patterns of every odor, ``(n_odors, n_in)``, from standard-normal ``noise``."""

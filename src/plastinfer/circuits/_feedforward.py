@@ -78,6 +78,12 @@ class PlasticLayer(AbstractCircuit):
     def init(self, key: Array) -> LayerState:
         return LayerState(self.weight_std * jax.random.normal(key, (self.n_out, self.n_in), jnp.float32))
 
+    def state_from_weights(self, w: Array) -> LayerState:
+        return LayerState(jnp.asarray(w, jnp.float32))
+
+    def make_inputs(self, stimuli: Array, rewards: Array | None = None) -> LayerInput:
+        return LayerInput(stimuli, rewards)
+
     def forward(self, w: Array, x: Array) -> Array:
         """``f(W x)`` for ``x`` of shape ``(pre,)`` or ``(K, pre)``."""
         return _NONLINEARITIES[self.nonlinearity](x @ w.T)

@@ -80,6 +80,13 @@ class LateralNetwork(AbstractCircuit):
         w = self.weight_std * jax.random.normal(key, (self.n_out, self.n_in), jnp.float32)
         return LateralState(w, jnp.zeros((self.n_out, self.n_out), jnp.float32))
 
+    def state_from_weights(self, w: Array) -> LateralState:
+        """Feed-forward weights ``w``; lateral weights start at zero."""
+        return LateralState(jnp.asarray(w, jnp.float32), jnp.zeros((self.n_out, self.n_out), jnp.float32))
+
+    def make_inputs(self, stimuli: Array, rewards: Array | None = None) -> LayerInput:
+        return LayerInput(stimuli, rewards)
+
     def forward(self, state: LateralState, x: Array) -> Array:
         """``y = (I − Ŵ)^{-1} W x`` for ``x`` of shape ``(K, n_in)`` → ``(K, n_out)``.
 

@@ -203,6 +203,21 @@ class LIFNeuron(AbstractCircuit):
         new = LIFState(v, g_e, g_i, ref, x_pre + spikes.inh, x_post + s_post, w)
         return new, spiked
 
+    def state_from_weights(self, w: Array) -> LIFState:
+        """Rest state with inhibitory weights ``w (n_inh,)``."""
+        return self.init(jax.random.PRNGKey(0))._replace(w=jnp.asarray(w, jnp.float32))
+
+    def observe(self, rule: SpikeTraceRule, state: LIFState, inputs: "LIFInput", *, record_weights: bool = False,
+                checkpoint=None) -> tuple[Array, Array | None]:
+        """Postsynaptic rate in every bin (Hz), ``(n_bins, 1)``, for one input realisation
+        (:func:`lif_realisation`); with ``record_weights`` the mean inhibitory weight per
+        group after every bin, ``(n_bins, n_groups)``."""
+        w_exc = self.excitatory_weights(inputs.key[0])
+        _, out = _run_bins(self, rule, state, inputs.rates, w_exc, inputs.key[1], inputs.steps_per_rate,
+                           record_weights)
+        bin_s = inputs.rates.shape[1] * inputs.steps_per_rate * self.dt
+        return out.spikes[:, None] / bin_s, (out.w if record_weights else None)
+
     def config(self) -> dict:
         return {"kind": "lif_neuron", "n_groups": self.n_groups, "n_exc_per_group": self.n_exc_per_group,
                 "n_inh_per_group": self.n_inh_per_group, "dt": self.dt, "w_init_max": self.w_init_max,
@@ -325,6 +340,12 @@ def simulate_lif(circuit: LIFNeuron, rule: SpikeTraceRule, key: Array, duration:
     rates = protocol.rates(k_rates, n_bins * bin_s).reshape(n_bins, rates_per_bin, c.n_groups)
     w_exc = c.excitatory_weights(k_w)
     state = c.init(k_init) if state is None else state
+    return _run_bins(c, rule, state, rates, w_exc, k_spikes, steps_per_rate, record)
+
+
+def _run_bins(c: LIFNeuron, rule, state, rates, w_exc, k_spikes, steps_per_rate: int, record: bool):
+    """The bins of :func:`simulate_lif`: ``rates (n_bins, rates_per_bin, n_groups)``."""
+    n_bins = rates.shape[0]
     group = c.afferent_group
 
     def one_bin(carry, xs):
@@ -350,3 +371,26 @@ def simulate_lif(circuit: LIFNeuron, rule: SpikeTraceRule, key: Array, duration:
     keys = jax.random.split(k_spikes, n_bins)
     (state, _), out = jax.lax.scan(one_bin, (state, _poisson_init(k_src, c.n_exc + c.n_inh)), (rates, keys))
     return state, LIFRecord(*out) if record else LIFRecord(out[0])
+
+
+class LIFInput(eqx.Module):
+    """One input realisation for :meth:`LIFNeuron.observe`: group rates
+    ``rates (n_bins, rates_per_bin, n_groups)`` (Hz, on the protocol's ``dt_rate`` grid) and
+    the ``key`` that draws the spike trains and the excitatory weights' jitter."""
+
+    rates: Array
+    key: Array
+    steps_per_rate: int = eqx.field(static=True, default=10)
+
+
+def lif_realisation(circuit: LIFNeuron, key: Array, duration: float, *, protocol: InputProtocol = InputProtocol(),
+                    bin_s: float = 0.1) -> LIFInput:
+    """The input realisation :func:`simulate_lif` would draw from ``key`` (same rates, spike
+    trains and excitatory weights), as a :class:`LIFInput` for :meth:`LIFNeuron.observe`."""
+    steps_per_rate = int(round(protocol.dt_rate / circuit.dt))
+    rates_per_bin = int(round(bin_s / protocol.dt_rate))
+    n_bins = int(round(duration / bin_s))
+    k = realisation_keys(key)
+    rates = protocol.rates(k.rates, n_bins * bin_s).reshape(n_bins, rates_per_bin, circuit.n_groups)
+    return LIFInput(rates, jnp.stack([k.exc_weights, k.spikes]), steps_per_rate)
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import ConfigError
+from ..errors import ConfigError
 from ._base import AbstractCircuit
 from ._feedforward import PlasticLayer
 

@@ -3,6 +3,7 @@
 from ._choice import ChoiceDataset, load_choice_csv, load_fly_folder, load_fly_folders, load_xyr_mat
 from ._choice_sim import choice_inputs, simulate_choices
 from ._dataset import Dataset
+from ._generator import ActivityGenerator, covariance_sqrt
 from ._synthetic import gaussian_inputs, simulate
 
 __all__ = [
@@ -16,4 +17,6 @@ __all__ = [
     "load_xyr_mat",
     "choice_inputs",
     "simulate_choices",
+    "ActivityGenerator",
+    "covariance_sqrt",
 ]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import DatasetError
+from ..errors import DatasetError
 
 READOUTS = ("accept", "two_alternative")
 

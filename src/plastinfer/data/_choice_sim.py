@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._errors import DatasetError
+from ..errors import DatasetError
 from ..circuits import ChoiceCircuit, ChoiceInput, rollouts
 from ..rules import AbstractRule, rule_to_spec
 from ._choice import ChoiceDataset

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import DatasetError
+from ..errors import DatasetError
 from .._io import atomic_write
 
 FORMAT = "plastinfer.dataset"

@@ -34,7 +34,7 @@ def list_experiments() -> list[Experiment]:
 
 
 def get_experiment(name: str) -> Experiment:
-    from .._errors import PlastinferInputError
+    from ..errors import PlastinferInputError
 
     reg = _registry()
     if name not in reg:

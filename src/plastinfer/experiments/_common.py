@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import platform
 import time
 from pathlib import Path
 
-import jax
-
-from ..infer._run import write_json
-
-
-def machine() -> dict:
-    dev = jax.devices()[0]
-    return {
-        "platform": dev.platform,
-        "device": getattr(dev, "device_kind", str(dev)),
-        "cpu_count": __import__("os").cpu_count(),
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "host": platform.node(),
-    }
+from ..runs import machine, write_json  # noqa: F401  (machine: re-exported for the reproductions)
 
 
 def side_by_side(rows: list[tuple[str, str, str]], title: str) -> str:

@@ -30,7 +30,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .._errors import PlastinferInputError  # noqa: E402
+from ..errors import PlastinferInputError  # noqa: E402
 from ..analysis import figures as figs  # noqa: E402
 from ..analysis import paired_comparison  # noqa: E402
 from ..circuits import ChoiceCircuit  # noqa: E402

@@ -34,7 +34,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .._errors import ConfigError  # noqa: E402
+from ..errors import ConfigError  # noqa: E402
 from ..analysis import figures as figs  # noqa: E402
 from ..identify import (PopulationSpec, feature_matrix, generate_population, load_population,  # noqa: E402
                         score_holdouts, score_splits)

@@ -31,7 +31,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from .._errors import ConfigError
+from ..errors import ConfigError
 from ._learners import RULES
 from ._population import Population
 

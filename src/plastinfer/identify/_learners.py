@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._errors import ConfigError
+from ..errors import ConfigError
 from ._tasks import Task, augment, load_task, nt_xent
 
 RULES = ("sgdm", "adam", "fa", "ia")

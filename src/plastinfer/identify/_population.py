@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import ConfigError, DatasetError
+from ..errors import ConfigError, DatasetError
 from ._learners import ARCHITECTURES, RULES, LearnerConfig
 from ._observables import feature_names
 from ._tasks import TASKS

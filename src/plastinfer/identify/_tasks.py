@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._errors import ConfigError
+from ..errors import ConfigError
 
 TASKS = ("digits", "wine", "breast_cancer", "mnist1d", "digits_contrastive", "teacher_student")
 

@@ -30,3 +30,39 @@ class FitResult:
     names: list[str] | None = None
     run_dir: Path | None = None
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def result_from_engine(res, rule, *, per_step: str = "epoch", aliases: dict[str, str] | None = None,
+                       names: list[str] | None = None) -> FitResult:
+    """A :class:`FitResult` from an :class:`~plastinfer.infer.EngineResult`: the engine's
+    history (one format for every method) plus the long-standing aliases ``theta`` (the
+    coefficient trace of Taylor rules), ``params`` (all coefficients) and ``diverged``
+    (rejected steps), and the common metrics."""
+    hist = {k: np.asarray(v) for k, v in res.history.items()}
+    hist["params"] = hist["coefficients"]
+    if names is not None or hasattr(rule, "names"):
+        hist["theta"] = hist["coefficients"]
+    if "rejected" in hist:
+        hist["diverged"] = hist["rejected"]
+    for k, v in (aliases or {}).items():
+        if v in hist:
+            hist[k] = hist[v]
+    n = res.steps_run
+    loss = hist.get("loss")
+    metrics: dict[str, Any] = {
+        f"{per_step}s": n,
+        "final_loss": float(np.mean(loss[-1])) if loss is not None and len(loss) else None,
+        "best_loss": float(np.mean(res.best_score)),
+        f"best_{per_step}": int(np.max(res.best_step)) if np.ndim(res.best_step) == 0 else res.best_step.tolist(),
+        "train_seconds": res.seconds,
+        f"first_{per_step}_seconds": res.first_chunk_seconds,
+        f"seconds_per_{per_step}": (res.seconds - res.first_chunk_seconds) / (n - 1) if n > 1 else None,
+        "diverged_updates": res.rejected,
+        "stopped": res.stopped,
+    }
+    if hasattr(rule, "equation") and not np.ndim(res.best_score):
+        metrics["equation"] = rule.equation()
+    out = FitResult(rule=rule, history=hist, metrics=metrics,
+                    names=names if names is not None else (list(rule.names) if hasattr(rule, "names") else None))
+    out.extras["engine"] = res
+    return out

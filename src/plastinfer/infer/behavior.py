@@ -1,6 +1,6 @@
 r"""Fit plasticity rules to choice behaviour (Mehta et al. 2024, §4–5).
 
-The model circuit (:class:`~plastinfer.circuits.ChoiceCircuit`, driven mode) follows
+The model circuit (the mushroom-body choice circuit of ``plastinfer.circuits``, driven mode) follows
 each subject's recorded odors, choices and rewards; its plasticity depends on the
 candidate rule ``g_θ``, and so do its choice probabilities :math:`m^{(t)}`. The fit
 minimises the binary cross-entropy of the observed choices :math:`o^{(t)}` (Eq. 10)
@@ -24,7 +24,7 @@ Two ways to use subjects:
 from __future__ import annotations
 
 import dataclasses
-import time
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -33,15 +33,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jaxtyping import Array, PyTree
 from sklearn.metrics import r2_score as _sk_r2
 
-from .._errors import ConfigError, DatasetError
+from ..errors import ConfigError, DatasetError
 from ..analysis._behavior import bernoulli_deviance, percent_deviance_explained
-from ..circuits import ChoiceCircuit, ChoiceInput, rollout
+from ..circuits import rollout
 from ..data import ChoiceDataset, choice_inputs
-from ..rules import AbstractRule, Taylor
-from ._result import FitResult
-from .trajectory import _make_optimizer, _progress, _rule_vector
+from ..rules import AbstractRule
+from ._engine import fit
+from ._problem import AbstractProblem, check_finite_params, coefficient_vector, rule_params
+from ._result import FitResult, result_from_engine
+from ._strategies import Gradient, make_optimizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,66 +65,117 @@ class ChoiceFitConfig:
             raise ConfigError("fit: epochs ≥ 0, learning_rate > 0, l1 ≥ 0 and clip ≥ 0 required")
 
 
+class Choices(eqx.Module):
+    """Choice data as arrays for a circuit: its driven ``inputs`` ``(S, T, ...)``, the
+    observed ``choices (S, T)`` (1 = accept / odor 2) and ``mask (S, T)`` (False: padding or
+    an ignored trial)."""
+
+    inputs: PyTree
+    choices: Array
+    mask: Array
+
+    @property
+    def n(self) -> int:
+        return int(self.choices.shape[0])
+
+    @classmethod
+    def from_dataset(cls, circuit, data: ChoiceDataset, key: Array) -> "Choices":
+        inputs = choice_inputs(data, circuit, key)
+        return cls(inputs, jnp.asarray(data.choices, jnp.float32), jnp.asarray(data.mask, bool))
 
 
-def _subject_nll(circuit: ChoiceCircuit, rule: AbstractRule, w0, inputs: ChoiceInput):
-    """Mean BCE of one subject's choices under the model, and its number of choices."""
-    _, rec = rollout(circuit, rule, circuit.init_state(w0), inputs)
-    bce = optax.sigmoid_binary_cross_entropy(rec.logit, inputs.choice)
-    n = jnp.sum(inputs.valid)
-    return jnp.sum(jnp.where(inputs.valid, bce, 0.0)) / jnp.maximum(n, 1)
+class ChoiceProblem(AbstractProblem):
+    r"""Fit a rule to choices (Mehta et al. 2024, Eq. 10): the circuit is driven by each
+    subject's recorded session from freshly drawn initial weights, and
+
+    .. math:: L(θ) = \frac{1}{|B|}\sum_{s∈B}\frac{1}{T_s}\sum_t \mathrm{BCE}\big(o_s^{(t)}, σ(ℓ_s^{(t)}(θ))\big) + λ_1\lVert θ\rVert_1
+
+    with :math:`ℓ` the circuit's observable (log-odds of the choice). ``per_subject``: one
+    rule per subject (a grouped problem: parameters carry a leading subject axis, the loss
+    is ``(S,)``); otherwise one rule for all subjects, batched over subjects.
+    :meth:`log_likelihood` is the Bernoulli log-likelihood of every step ``(S, T)``, 0 where
+    ``mask`` is False.
+    """
+
+    circuit: Any
+    rule_static: Any
+    data: Choices
+    validation: Choices | None = None
+    l1: float = eqx.field(static=True, default=0.0)
+    per_subject: bool = eqx.field(static=True, default=False)
+
+    @property
+    def n_items(self) -> int:
+        return 0 if self.per_subject else self.data.n
+
+    @property
+    def n_groups(self) -> int:
+        return self.data.n if self.per_subject else 0
+
+    def rule(self, params) -> AbstractRule:
+        return eqx.combine(params, self.rule_static)
+
+    def _nll(self, rule, w_key, inputs, choices, mask):
+        """Mean BCE of one subject's choices under the model."""
+        state = self.circuit.init(w_key)
+        logit, _ = self.circuit.observe(rule, state, inputs)
+        bce = optax.sigmoid_binary_cross_entropy(logit, choices)
+        return jnp.sum(jnp.where(mask, bce, 0.0)) / jnp.maximum(jnp.sum(mask), 1)
+
+    def _losses(self, params, data: Choices, idx, key):
+        take = lambda a: a[idx]  # noqa: E731
+        inputs = jax.tree_util.tree_map(take, data.inputs)
+        keys = jax.random.split(key, idx.shape[0])
+        if self.per_subject:
+            def one(p, k, i, c, m):
+                rule = self.rule(p)
+                nll = self._nll(rule, k, i, c, m)
+                return nll + self.l1 * rule.l1(), nll
+            return jax.vmap(one)(params, keys, inputs, data.choices[idx], data.mask[idx])
+        rule = self.rule(params)
+        if idx.shape[0] == 1:
+            first = lambda a: a[0]  # noqa: E731
+            nll = self._nll(rule, keys[0], jax.tree_util.tree_map(first, inputs), data.choices[idx][0],
+                            data.mask[idx][0])
+        else:
+            nll = jnp.mean(jax.vmap(lambda k, i, c, m: self._nll(rule, k, i, c, m))(
+                keys, inputs, data.choices[idx], data.mask[idx]))
+        return nll + self.l1 * rule.l1(), nll
+
+    def loss(self, params, batch, key):
+        idx = jnp.arange(self.data.n) if batch is None else batch
+        loss, nll = self._losses(params, self.data, idx, key)
+        return loss, {"nll": nll}
+
+    def validation_loss(self, params):
+        if self.validation is None:
+            return None
+        return self._losses(params, self.validation, jnp.arange(self.validation.n), jax.random.PRNGKey(1))[0]
+
+    def log_likelihood(self, params) -> Array:
+        d = self.data
+        keys = jax.random.split(jax.random.PRNGKey(0), d.n)
+
+        def one(p, k, i, c, m):
+            state = self.circuit.init(k)
+            logit, _ = self.circuit.observe(self.rule(p), state, i)
+            return jnp.where(m, -optax.sigmoid_binary_cross_entropy(logit, c), 0.0)
+
+        axes = 0 if self.per_subject else None
+        return jax.vmap(one, in_axes=(axes, 0, 0, 0, 0))(params, keys, d.inputs, d.choices, d.mask)
+
+    def coefficients(self, params):
+        if self.per_subject:
+            return jax.vmap(lambda p: coefficient_vector(self.rule(p)))(params)
+        return coefficient_vector(self.rule(params))
 
 
-def _loss(params, static, key, circuit, inputs, l1):
-    rule = eqx.combine(params, static)
-    w0 = circuit.init(key).w
-    nll = _subject_nll(circuit, rule, w0, inputs)
-    return nll + l1 * rule.l1(), nll
-
-
-def _update(params, opt_state, key, inputs, static, circuit, cfg):
-    (loss, nll), g = jax.value_and_grad(_loss, has_aux=True)(params, static, key, circuit, inputs, cfg.l1)
-    updates, opt_state = _make_optimizer(cfg).update(g, opt_state, params)
-    finite = jnp.isfinite(loss)
-    return optax.apply_updates(params, updates), opt_state, jnp.where(finite, loss, 1e6), jnp.where(finite, nll, 1e6), ~finite
-
-
-@eqx.filter_jit
-def _shared_epoch(params, opt_state, key, inputs: ChoiceInput, static, circuit, cfg):
-    """One pass over the subjects in random order, one update each (a ``lax.scan``)."""
-    n = inputs.valid.shape[0]
-    key, k_perm = jax.random.split(key)
-    order = jax.random.permutation(k_perm, n)
-
-    def body(carry, i):
-        p, s, k = carry
-        k, sub = jax.random.split(k)
-        one = jax.tree_util.tree_map(lambda a: a[i], inputs)
-        p, s, loss, nll, bad = _update(p, s, sub, one, static, circuit, cfg)
-        return (p, s, k), (loss, nll, bad)
-
-    (params, opt_state, key), (loss, nll, bad) = jax.lax.scan(body, (params, opt_state, key), order)
-    return params, opt_state, key, jnp.mean(loss), jnp.mean(nll), jnp.sum(bad)
-
-
-@eqx.filter_jit
-def _per_subject_epoch(params, opt_state, key, inputs: ChoiceInput, static, circuit, cfg):
-    """One update of every subject's own rule, in parallel (``vmap`` over subjects)."""
-    n = inputs.valid.shape[0]
-    key, sub = jax.random.split(key)
-    keys = jax.random.split(sub, n)
-    params, opt_state, loss, nll, bad = jax.vmap(_update, in_axes=(0, 0, 0, 0, None, None, None))(
-        params, opt_state, keys, inputs, static, circuit, cfg
-    )
-    return params, opt_state, key, loss, nll, bad
-
-
-def _check(circuit: ChoiceCircuit, data: ChoiceDataset) -> None:
-    if not isinstance(circuit, ChoiceCircuit):
-        raise ConfigError(f"choice fits need a ChoiceCircuit, got {type(circuit).__name__}")
+def _check(circuit, data: ChoiceDataset) -> None:
+    if getattr(circuit, "readout", None) is None or not hasattr(circuit, "observable"):
+        raise ConfigError(f"choice fits need a choice circuit (one with a readout), got {type(circuit).__name__}")
     if data.readout != circuit.readout:
         raise DatasetError(f"data readout {data.readout!r} does not match the circuit's {circuit.readout!r}")
-    if circuit.closed_loop:
+    if getattr(circuit, "closed_loop", False):
         raise ConfigError("fit: the model circuit must run in driven mode (closed_loop=False)")
 
 
@@ -140,26 +194,34 @@ def unstack_rules(rule: AbstractRule, n: int) -> list[AbstractRule]:
 
 def fit_choices(
     rule: AbstractRule | list[AbstractRule],
-    circuit: ChoiceCircuit,
+    circuit,
     data: ChoiceDataset,
     *,
     config: ChoiceFitConfig = ChoiceFitConfig(),
+    validation: ChoiceDataset | None = None,
     progress: bool = True,
     callback: Callable[[int, dict], None] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> FitResult:
     """Fit ``rule`` (its family and shape are kept) to the choices in ``data``.
 
-    ``circuit`` is the model (driven mode, same readout as the data). With
-    ``config.per_subject`` every subject gets its own copy of ``rule`` and the result's
-    ``rule`` has a leading subject axis (see :func:`unstack_rules`;
-    ``result.extras["rules"]`` holds the list); ``history["theta"]`` is then
-    ``(epochs + 1, subjects, n_terms)``. A per-subject fit may also start from a list of
-    rules, one per subject (same family and shape) — e.g. a nested model warm-started from
-    the smaller model's fit.
+    A thin wrapper: a :class:`ChoiceProblem` fitted by the engine with :class:`Gradient`
+    (``clip_by_global_norm(clip) → optax.<optimizer>(learning_rate)``). One epoch: a pass
+    over the subjects in random order, one update each (shared rule), or one update of
+    every subject's own rule in one ``vmap`` (``config.per_subject``).
+
+    The returned rule is the **best** of the epochs on the full in-sample loss (fixed
+    initial-weight draws; on ``validation`` when given) — per subject for per-subject fits
+    — so it is never worse than the start. With ``config.per_subject`` every subject gets
+    its own copy of ``rule`` and the result's ``rule`` has a leading subject axis (see
+    :func:`unstack_rules`; ``result.extras["rules"]`` holds the list);
+    ``history["theta"]`` is then ``(epochs + 1, subjects, n_terms)``. A per-subject fit may
+    also start from a list of rules, one per subject (same family and shape).
 
     Noisy odor patterns are drawn once per subject (``config.seed``) and kept through the
-    fit; initial weights are resampled at every update. Non-finite updates (a diverging
-    candidate) are skipped and counted in ``history["diverged"]``.
+    fit; initial weights are resampled at every update. Diverging updates are rejected and
+    counted in ``history["diverged"]``.
     """
     _check(circuit, data)
     cfg = config
@@ -171,68 +233,37 @@ def fit_choices(
         rule = rule[0]
     else:
         start = stack_rules([rule] * data.n_subjects) if cfg.per_subject else rule
+    params0, static = rule_params(start)
+    check_finite_params(params0, "fit")
     key = jax.random.PRNGKey(cfg.seed)
     key, k_in = jax.random.split(key)
-    inputs = choice_inputs(data, circuit, k_in)
-    n = data.n_subjects
-    opt = _make_optimizer(cfg)
-    params, static = eqx.partition(start, eqx.is_inexact_array)
-    opt_state = jax.vmap(opt.init)(params) if cfg.per_subject else opt.init(params)
-    epoch_fn = _per_subject_epoch if cfg.per_subject else _shared_epoch
-
-    history: dict[str, list] = {"loss": [], "nll": [], "diverged": [], "theta": [], "params": []}
-
-    def snapshot(p):
-        if cfg.per_subject:
-            rules = unstack_rules(eqx.combine(p, static), n)
-            history["params"].append(np.stack([_rule_vector(r) for r in rules]))
-            if isinstance(rules[0], Taylor):
-                history["theta"].append(np.stack([np.asarray(r.effective_theta()).ravel() for r in rules]))
-        else:
-            rl = eqx.combine(p, static)
-            history["params"].append(_rule_vector(rl))
-            if isinstance(rl, Taylor):
-                history["theta"].append(np.asarray(rl.effective_theta()).ravel())
-
-    snapshot(params)
-    t0 = time.perf_counter()
-    first = 0.0
-    bar = _progress(range(cfg.epochs), progress, desc="fit choices")
-    for epoch in bar:
-        t_ep = time.perf_counter()
-        params, opt_state, key, loss, nll, bad = epoch_fn(params, opt_state, key, inputs, static, circuit, cfg)
-        loss, nll, bad = np.asarray(loss), np.asarray(nll), np.asarray(bad)
-        if epoch == 0:
-            first = time.perf_counter() - t_ep
-        history["loss"].append(loss)
-        history["nll"].append(nll)
-        history["diverged"].append(bad)
-        snapshot(params)
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{float(np.mean(loss)):.4g}")
-        if callback is not None:
-            callback(epoch + 1, {"loss": float(np.mean(loss)), "nll": float(np.mean(nll))})
-    elapsed = time.perf_counter() - t0
-    fitted = eqx.combine(params, static)
-    n_bad = int(np.sum(history["diverged"])) if history["diverged"] else 0
-    metrics: dict[str, Any] = {
-        "epochs": cfg.epochs,
-        "train_seconds": elapsed,
-        "first_epoch_seconds": first,
-        "seconds_per_epoch": (elapsed - first) / (cfg.epochs - 1) if cfg.epochs > 1 else None,
-        "diverged_updates": n_bad,
-        "final_loss": float(np.mean(history["loss"][-1])) if history["loss"] else None,
-    }
-    extras: dict[str, Any] = {"inputs_seed": cfg.seed}
+    arrays = Choices.from_dataset(circuit, data, k_in)
+    val = None
+    if validation is not None:
+        _check(circuit, validation)
+        if cfg.per_subject and validation.n_subjects != data.n_subjects:
+            raise DatasetError(f"fit: per-subject validation needs the same {data.n_subjects} subjects, got "
+                               f"{validation.n_subjects}")
+        val = Choices.from_dataset(circuit, validation, jax.random.fold_in(k_in, 1))
+    problem = ChoiceProblem(circuit, static, arrays, val, cfg.l1, cfg.per_subject)
+    strategy = Gradient(make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.clip),
+                        batch_size=None if cfg.per_subject else 1)
+    callbacks = [] if callback is None else [
+        lambda info: callback(info["step"], {"loss": info["loss"], "best_loss": float(np.mean(info.get("best_loss", np.nan)))})]
+    res = fit(problem, strategy, params0, steps=cfg.epochs, key=key, callbacks=callbacks, checkpoint=checkpoint,
+              resume=resume, progress="fit choices" if progress else False)
+    fitted = problem.rule(res.params)
+    result = result_from_engine(res, fitted, per_step="epoch", names=list(rule.names) if hasattr(rule, "names") else None)
+    result.extras["inputs_seed"] = cfg.seed
     if cfg.per_subject:
-        rules = unstack_rules(fitted, n)
-        extras["rules"] = rules
-        metrics["equations"] = [r.equation() for r in rules]
+        rules = unstack_rules(fitted, data.n_subjects)
+        result.extras["rules"] = rules
+        result.metrics["equations"] = [r.equation() for r in rules]
+        result.metrics["best_loss_per_subject"] = np.asarray(res.best_score).tolist()
+        result.metrics["start_loss_per_subject"] = np.asarray(res.history["objective"][0]).tolist()
     else:
-        metrics["equation"] = fitted.equation()
-    hist = {k: np.asarray(v, np.float32) for k, v in history.items() if len(v)}
-    return FitResult(rule=fitted, history=hist, metrics=metrics,
-                     names=rule.names if isinstance(rule, Taylor) else None, extras=extras)
+        result.metrics["equation"] = fitted.equation()
+    return result
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -251,7 +282,7 @@ def _replay(circuit, rule, w0, inputs, per_subject: bool = False):
     """Driven rollouts of all subjects from ``w0`` ``(S, n_hidden, n_in)``: records with
     weights. ``per_subject``: ``rule``'s arrays carry a leading subject axis."""
     def one(r, w, i):
-        return rollout(circuit, r, circuit.init_state(w), i, record_weights=True)[1]
+        return rollout(circuit, r, circuit.state_from_weights(w), i, record_weights=True)[1]
 
     if not per_subject:
         return jax.vmap(one, in_axes=(None, 0, 0))(rule, w0, inputs)
@@ -261,7 +292,7 @@ def _replay(circuit, rule, w0, inputs, per_subject: bool = False):
 
 def evaluate_choices(
     rule: AbstractRule | list[AbstractRule],
-    circuit: ChoiceCircuit,
+    circuit,
     data: ChoiceDataset,
     *,
     truth: AbstractRule | None = None,

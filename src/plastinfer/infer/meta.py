@@ -16,16 +16,16 @@ over data sets drawn afresh at every meta-iteration. Two kinds of optimiser:
 - ``method="gradient"``: an optax optimiser on :math:`∇_θ J`, back-propagated through the
   inner loop.
 
-A candidate whose inner loop diverges gets a large finite loss (weights are clipped in
-the circuits, non-finite scores replaced), never a NaN in the optimiser.
+Both are strategies of the one fitting engine (:func:`plastinfer.infer.fit`) on a
+:class:`FunctionProblem`; a candidate whose inner loop diverges gets a large finite loss
+(weights are clipped in the circuits, non-finite scores replaced), never a NaN in the
+optimiser, and the returned rule is the best one seen on a fixed set of data sets.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import math
-import time
+import os
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -34,22 +34,16 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from jax.flatten_util import ravel_pytree
-from jaxtyping import PyTree
+from jaxtyping import Array
 
-from .._errors import ConfigError
-from ..analysis._angles import rule_angle, rule_coefficients
-from ..objectives import DIVERGED_LOSS, FunctionTask
+from ..errors import ConfigError
+from ..analysis._angles import rule_coefficients
+from ..objectives import DIVERGED_LOSS
 from ..rules import AbstractRule
-from ._result import FitResult
-from .trajectory import _progress
-
-
-def _evosax_algorithms() -> dict[str, Any]:
-    from evosax.algorithms import algorithms
-
-    return algorithms
+from ._engine import fit
+from ._problem import AbstractProblem, check_finite_params, coefficient_vector, rule_params
+from ._result import FitResult, result_from_engine
+from ._strategies import Evolution, Gradient, evosax_algorithms, make_optimizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +62,8 @@ class MetaConfig:
       has no useful exact gradient; ``"PGPE"``);
     - ``l1``: weight of ``‖θ‖₁`` (Taylor coefficients; 0 for black-box rules);
     - ``stop_angle_deg``: stop early once the angle to ``reference`` is at most this;
+    - ``eval_every``: generations between scorings of the current rule on the fixed
+      selection data sets (best-so-far bookkeeping; each costs one candidate's evaluation);
     - ``seed``.
     """
 
@@ -80,6 +76,7 @@ class MetaConfig:
     clip: float | None = 1.0
     l1: float = 1e-3
     stop_angle_deg: float | None = None
+    eval_every: int = 1
     seed: int = 0
 
     def __post_init__(self):
@@ -87,164 +84,137 @@ class MetaConfig:
             raise ConfigError("meta: generations ≥ 1, sigma_init > 0, learning_rate > 0 and l1 ≥ 0 required")
         if self.population_size is not None and self.population_size < 2:
             raise ConfigError("meta: population_size must be ≥ 2")
-        if self.method != "gradient" and self.method not in _evosax_algorithms():
+        if self.eval_every < 1:
+            raise ConfigError("meta: eval_every must be ≥ 1")
+        if self.method != "gradient" and self.method not in evosax_algorithms():
             raise ConfigError(f"meta: unknown method {self.method!r}; use 'gradient' or an evosax strategy "
-                              f"({', '.join(sorted(_evosax_algorithms()))})")
+                              f"({', '.join(sorted(evosax_algorithms()))})")
+
+    def strategy(self):
+        if self.method == "gradient":
+            return Gradient(make_optimizer(self.optimizer, self.learning_rate, self.clip))
+        return Evolution(self.method, self.population_size, self.sigma_init, self.optimizer, self.learning_rate)
 
 
-#: evosax strategies that estimate a gradient by smoothed finite differences and step along it:
-#: they get ``MetaConfig.optimizer`` / ``learning_rate`` and σ = ``sigma_init``. The others (CMA-ES,
-#: SNES, xNES, …) keep evosax's own step-size and learning-rate defaults.
-_GRADIENT_ESTIMATORS = frozenset({"Open_ES", "PGPE"})
-
-
-def _l1(rule: PyTree) -> jax.Array:
+def _l1(rule) -> Array:
     rules = rule if isinstance(rule, (tuple, list)) else (rule,)
     return sum((r.l1() for r in rules), jnp.zeros(()))
 
 
-def _objective(flat, unravel, static, task: FunctionTask, key, l1):
-    rule = eqx.combine(unravel(flat), static)
-    loss = task.loss(rule, key)
-    return loss + l1 * _l1(rule), loss
+class FunctionProblem(AbstractProblem):
+    r"""Meta-learning a rule from what a circuit should compute (Confavreux et al. 2020):
 
+    .. math:: J(θ) = \mathcal L(θ) + λ_1 \lVert θ \rVert_1
 
-def _es_generation(es, es_params, unravel, static, task, l1):
-    @eqx.filter_jit
-    def generation(state, key):
-        k_ask, k_eval, k_tell = jax.random.split(key, 3)
-        pop, state = es.ask(k_ask, state, es_params)
-        fit, raw = jax.vmap(lambda f: _objective(f, unravel, static, task, k_eval, l1))(pop)
-        state, _ = es.tell(k_tell, pop, fit, state, es_params)
-        return state, fit, raw
+    with :math:`\mathcal L` a task's loss (``task.loss(rule, key)``: e.g. a
+    :class:`~plastinfer.objectives.FunctionTask` — the objective after the inner loop,
+    averaged over data sets drawn from ``key`` — or a spiking target-rate task). The
+    parameters are those of one rule or a tuple of co-optimised rules. :meth:`objective`
+    scores on the data sets of a fixed key (``selection_seed``)."""
 
-    return generation
+    task: Any
+    rule_static: Any
+    l1: float = eqx.field(static=True, default=0.0)
+    selection_seed: int = eqx.field(static=True, default=12345)
 
+    def rule(self, params):
+        return eqx.combine(params, self.rule_static)
 
-def _gradient_step(opt, unravel, static, task, l1):
-    @eqx.filter_jit
-    def step(flat, opt_state, key):
-        (fit, raw), g = jax.value_and_grad(_objective, has_aux=True)(flat, unravel, static, task, key, l1)
-        g = jnp.where(jnp.isfinite(g), g, 0.0)
-        updates, opt_state = opt.update(g, opt_state, flat)
-        return optax.apply_updates(flat, updates), opt_state, fit, raw
+    def loss(self, params, batch, key):
+        rule = self.rule(params)
+        raw = self.task.loss(rule, key)
+        return raw + self.l1 * _l1(rule), {"task_loss": raw}
 
-    return step
+    def objective(self, params):
+        return self.loss(params, None, jax.random.PRNGKey(self.selection_seed))[0]
+
+    def coefficients(self, params):
+        return coefficient_vector(self.rule(params))
 
 
 def meta_fit(
     rule: AbstractRule | tuple[AbstractRule, ...],
-    task: FunctionTask,
+    task,
     *,
     config: MetaConfig = MetaConfig(),
     reference: AbstractRule | tuple[AbstractRule, ...] | None = None,
     progress: bool = True,
     callback: Callable[[int, dict], None] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> FitResult:
-    """Search the coefficients of ``rule`` (one rule or a tuple, co-optimised) that
-    minimise ``task``'s loss, starting from ``rule``.
+    """Search the coefficients of ``rule`` (one rule or a tuple, co-optimised; any family:
+    Taylor, MLP, spike-trace, …) that minimise ``task``'s loss, starting from ``rule``.
 
-    Returns a :class:`FitResult` whose ``rule`` is the search distribution's mean (ES) or
-    the final parameters (gradient). ``history``: ``loss`` (penalised loss of the mean /
-    current rule's population: for ES the best and mean over the population are in
-    ``best_loss`` and ``mean_loss``), ``theta`` ``(generations + 1, n_coefficients)`` the
-    effective coefficients of all rules concatenated, and ``angle_deg`` to ``reference``
-    (when given). ``metrics``: final ``angle_deg``, ``seconds``, ``evaluations`` (inner-loop
-    runs: candidates × data sets) and ``evaluations_per_second``, ``generations_run``.
+    A thin wrapper: a :class:`FunctionProblem` fitted by the engine with
+    :class:`Evolution` (``config.method`` an evosax name; at each generation the whole
+    population × data sets is simulated in one ``vmap`` on common data sets) or
+    :class:`Gradient` (``"gradient"``: optax on ``∇_θ J`` through the inner loop).
+
+    Returns a :class:`FitResult` whose ``rule`` is the best rule seen (the search mean or
+    the gradient iterate) on the fixed selection data sets — never worse there than the
+    start. ``history``: ``loss`` (penalised loss per generation: for ES the best in the
+    population, ``population_mean`` the mean), ``theta`` ``(generations + 1, n)`` the
+    coefficients of all rules concatenated, ``best_loss`` / ``objective`` on the selection
+    data sets, and ``angle_deg`` to ``reference`` (when given). ``metrics``: final
+    ``angle_deg``, ``seconds``, ``evaluations`` (inner-loop runs: candidates × data sets)
+    and ``evaluations_per_second``, ``generations_run``.
     """
     cfg = config
-    params, static = eqx.partition(rule, eqx.is_inexact_array)
-    flat, unravel = ravel_pytree(params)
-    n = flat.size
-    key = jax.random.PRNGKey(cfg.seed)
+    params0, static = rule_params(rule)
+    check_finite_params(params0, "meta")
+    problem = FunctionProblem(task, static, cfg.l1)
+    strategy = cfg.strategy()
+    ref = None if reference is None else rule_coefficients(reference)
 
-    history: dict[str, list] = {"loss": [], "best_loss": [], "mean_loss": [], "theta": [], "angle_deg": []}
+    def angles(coef: np.ndarray) -> np.ndarray:
+        c = np.asarray(coef, np.float64).reshape(-1, ref.size)
+        cos = c @ ref / np.maximum(np.linalg.norm(c, axis=1) * np.linalg.norm(ref), 1e-300)
+        out = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+        return np.where(np.linalg.norm(c, axis=1) == 0, 90.0, out)
 
-    def current(f) -> Any:
-        return eqx.combine(unravel(f), static)
+    callbacks = []
+    if ref is not None and cfg.stop_angle_deg is not None:
+        callbacks.append(lambda info: float(angles(problem_coef(info["params"]))[0]) <= cfg.stop_angle_deg)
+    if callback is not None:
+        callbacks.append(lambda info: callback(info["step"], {"loss": info["loss"]}))
 
-    def snapshot(f):
-        r = current(f)
-        history["theta"].append(rule_coefficients(r))
-        if reference is not None:
-            history["angle_deg"].append(rule_angle(r, reference))
+    def problem_coef(p):
+        return np.asarray(coefficient_vector(problem.rule(p)))
 
-    snapshot(flat)
-    if cfg.method == "gradient":
-        opt = optax.chain(optax.clip_by_global_norm(cfg.clip) if cfg.clip else optax.identity(),
-                          getattr(optax, cfg.optimizer)(cfg.learning_rate))
-        opt_state = opt.init(flat)
-        step = _gradient_step(opt, unravel, static, task, cfg.l1)
-        pop_size = 1
-    else:
-        pop_size = cfg.population_size or 4 + int(3 * math.log(n))
-        cls = _evosax_algorithms()[cfg.method]
-        accepts = inspect.signature(cls.__init__).parameters
-        extra = {}
-        if cfg.method in _GRADIENT_ESTIMATORS:  # step along an estimated gradient with our optax settings
-            if "optimizer" in accepts:
-                extra["optimizer"] = getattr(optax, cfg.optimizer)(cfg.learning_rate)
-            if "std_schedule" in accepts:
-                extra["std_schedule"] = optax.constant_schedule(cfg.sigma_init)
-        es = cls(population_size=pop_size, solution=flat, **extra)
-        es_params = es.default_params
-        if hasattr(es_params, "std_init"):
-            es_params = es_params.replace(std_init=cfg.sigma_init)
-        key, k_init = jax.random.split(key)
-        state = es.init(k_init, flat, es_params)
-        generation = _es_generation(es, es_params, unravel, static, task, cfg.l1)
-
-    t0 = time.perf_counter()
-    first = None
-    bar = _progress(range(cfg.generations), progress, desc=f"meta ({cfg.method})")
-    done = 0
-    for g in bar:
-        key, sub = jax.random.split(key)
-        if cfg.method == "gradient":
-            flat, opt_state, fit, raw = step(flat, opt_state, sub)
-            fit = np.asarray(fit)[None]
-            if g == 0 and float(raw) >= DIVERGED_LOSS:
-                warnings.warn("meta: the starting rule diverges on every data set, so its gradient is zero and "
-                              "gradient meta-learning cannot move; start from smaller coefficients or use an "
-                              "evolution strategy (method='CMA_ES')", RuntimeWarning, stacklevel=2)
-            mean = flat
-        else:
-            state, fit, raw = generation(state, sub)
-            fit = np.asarray(fit)
-            mean = state.mean
-        if first is None:
-            first = time.perf_counter() - t0
-        history["best_loss"].append(float(np.min(fit)))
-        history["mean_loss"].append(float(np.mean(fit)))
-        history["loss"].append(float(np.min(fit)))
-        snapshot(mean)
-        done = g + 1
-        info = {"best_loss": history["best_loss"][-1]}
-        if reference is not None:
-            info["angle_deg"] = history["angle_deg"][-1]
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix({k: f"{v:.3g}" for k, v in info.items()})
-        if callback is not None:
-            callback(done, info)
-        if cfg.stop_angle_deg is not None and reference is not None and history["angle_deg"][-1] <= cfg.stop_angle_deg:
-            break
-    elapsed = time.perf_counter() - t0
-    fitted = current(mean)
-    evaluations = done * pop_size * task.n_datasets
-    metrics: dict[str, Any] = {
+    res = fit(problem, strategy, params0, steps=cfg.generations, key=jax.random.PRNGKey(cfg.seed),
+              eval_every=cfg.eval_every, callbacks=callbacks, checkpoint=checkpoint, resume=resume,
+              progress=f"meta ({cfg.method})" if progress else False)
+    fitted = problem.rule(res.params)
+    result = result_from_engine(res, fitted, per_step="generation", names=_names(fitted))
+    h = result.history
+    h["theta"] = h["coefficients"]
+    if ref is not None:
+        h["angle_deg"] = angles(h["coefficients"])
+    if cfg.method == "gradient" and float(h["objective"][0]) >= DIVERGED_LOSS:
+        warnings.warn("meta: the starting rule diverges on every data set, so its gradient is zero and "
+                      "gradient meta-learning cannot move; start from smaller coefficients or use an "
+                      "evolution strategy (method='CMA_ES')", RuntimeWarning, stacklevel=2)
+    pop = 1 if cfg.method == "gradient" else strategy.size(_n_params(params0))
+    done = res.steps_run
+    per_gen = pop * task.n_datasets
+    elapsed, first = res.seconds, res.first_chunk_seconds
+    result.metrics.update({
         "method": cfg.method,
         "generations_run": done,
-        "population_size": pop_size,
+        "population_size": pop,
         "seconds": elapsed,
         "first_generation_seconds": first,
-        "evaluations": evaluations,
-        "evaluations_per_second": (evaluations - pop_size * task.n_datasets) / (elapsed - first)
-        if done > 1 and elapsed > first else None,
-        "final_best_loss": history["best_loss"][-1] if done else None,
-        "angle_deg": history["angle_deg"][-1] if reference is not None else None,
-    }
-    hist = {k: np.asarray(v, np.float32) for k, v in history.items() if len(v)}
-    return FitResult(rule=fitted, history=hist, metrics=metrics, names=_names(fitted))
+        "evaluations": done * per_gen,
+        "evaluations_per_second": (done - 1) * per_gen / (elapsed - first) if done > 1 and elapsed > first else None,
+        "final_best_loss": float(h["loss"][-1]) if done else None,
+        "angle_deg": float(angles(coefficient_vector(fitted))[0]) if ref is not None else None,
+    })
+    return result
+
+
+def _n_params(params) -> int:
+    return int(sum(np.size(a) for a in jax.tree_util.tree_leaves(params)))
 
 
 def _names(rule) -> list[str] | None:

@@ -23,24 +23,26 @@ fit does about them:
 from __future__ import annotations
 
 import dataclasses
-import time
-import warnings
+import os
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.flatten_util import ravel_pytree
+from jaxtyping import Array, PyTree
 
-from .._errors import ConfigError, DatasetError
+from ..errors import ConfigError, DatasetError
 from ..analysis._metrics import r2_score
-from ..circuits import LayerInput, LayerState, PlasticLayer, rollout
+from ..circuits import AbstractCircuit
 from ..data import Dataset
 from ..rules import AbstractRule, Taylor, rule_from_spec
-from ._result import FitResult
+from ._engine import fit
+from ._problem import AbstractProblem, check_finite_params, coefficient_vector, rule_params
+from ._result import FitResult, result_from_engine
+from ._strategies import LBFGS, Gradient, lazy_rows, make_optimizer
 
 INIT_MODES = ("resample", "latent", "true")
 SOLVERS = ("adam", "lbfgs")
@@ -83,24 +85,13 @@ class TrajectoryFitConfig:
             raise ConfigError("fit: learning_rate must be positive, l1 and clip non-negative (clip 0: none)")
 
 
-class _Arrays(NamedTuple):
-    x: jax.Array  # (traj, T, [K,] pre)
-    obs: jax.Array  # (traj, T, [K,] units)
-    w0: jax.Array  # (traj, post, pre) or (0,) when unknown
-    r: jax.Array  # (traj, T) or (traj, 0) when absent
-
-
-def _arrays(data: Dataset) -> _Arrays:
-    w0 = data.init_weights if data.init_weights is not None else np.zeros((data.n_trajectories, 0), np.float32)
-    r = data.rewards if data.rewards is not None else np.zeros((data.n_trajectories, 0), np.float32)
-    return _Arrays(jnp.asarray(data.stimuli), jnp.asarray(data.activity), jnp.asarray(w0), jnp.asarray(r))
-
-
-def _check_compatible(circuit: PlasticLayer, data: Dataset, what: str) -> None:
-    if data.n_in != circuit.n_in:
-        raise DatasetError(f"{what}: stimuli have {data.n_in} inputs but the circuit has n_in={circuit.n_in}")
-    if data.n_out != circuit.n_out:
-        raise DatasetError(f"{what}: data set has n_out={data.n_out} but the circuit has n_out={circuit.n_out}")
+def _check_compatible(circuit, data: Dataset, what: str) -> None:
+    n_in = getattr(circuit, "n_in", None)
+    n_out = getattr(circuit, "n_out", None)
+    if n_in is not None and data.n_in != n_in:
+        raise DatasetError(f"{what}: stimuli have {data.n_in} inputs but the circuit has n_in={n_in}")
+    if n_out is not None and data.n_out != n_out:
+        raise DatasetError(f"{what}: data set has n_out={data.n_out} but the circuit has n_out={n_out}")
 
 
 def truth_rule(data) -> AbstractRule | None:
@@ -115,15 +106,136 @@ def truth_rule(data) -> AbstractRule | None:
         return None
 
 
-def _sq_error(circuit, rule, w0, x, r, obs, units, checkpoint):
-    inputs = LayerInput(x, r if r.shape[-1] else None)
-    _, rec = rollout(circuit, rule, LayerState(w0), inputs, checkpoint=checkpoint)
-    return jnp.mean((rec.y[..., units] - obs) ** 2)
+class Trajectories(eqx.Module):
+    """Recorded trajectories as arrays: circuit ``inputs`` (a pytree, leading axes
+    ``(n, T, ...)``), ``observed`` activity ``(n, T, ..., n_units)`` of the model outputs
+    ``units``, and the true initial weights ``w0 (n, ...)`` when known."""
+
+    inputs: PyTree
+    observed: Array
+    units: Array
+    w0: Array | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.observed.shape[0])
+
+    @classmethod
+    def from_dataset(cls, circuit: AbstractCircuit, data: Dataset) -> "Trajectories":
+        rewards = None if data.rewards is None else jnp.asarray(data.rewards)
+        inputs = jax.vmap(circuit.make_inputs)(jnp.asarray(data.stimuli), rewards) if rewards is not None else \
+            jax.vmap(lambda s: circuit.make_inputs(s))(jnp.asarray(data.stimuli))
+        w0 = None if data.init_weights is None else jnp.asarray(data.init_weights)
+        return cls(inputs, jnp.asarray(data.activity), jnp.asarray(data.units), w0)
+
+
+class ActivityProblem(AbstractProblem):
+    r"""Fit a rule so that a plastic circuit reproduces recorded activity (Mehta et al. 2024, Eq. 4):
+
+    .. math:: L(θ) = \frac{1}{|B|}\sum_{b∈B} \frac{1}{T\,n}\sum_{t} \lVert o_b^{(t)} − m_b^{(t)}(θ) \rVert^2 + λ_1 \lVert θ \rVert_1
+
+    over trajectories ``b`` of a mini-batch ``B``, the model :math:`m` being
+    ``circuit.observe`` of the recorded units. Any circuit that implements
+    ``init`` / ``state_from_weights`` / ``observe`` works (rate layers, lateral networks,
+    the LIF neuron's binned rates). Parameters: ``{"rule": …}`` plus ``"w0"``
+    ``(n, …)`` for latent initial weights. ``init_weights``: ``"resample"`` (fresh draws
+    of ``circuit.init`` per batch), ``"latent"`` (fitted) or ``"true"`` (``data.w0``).
+
+    :meth:`log_likelihood` is Gaussian per observed value, with standard deviation
+    ``noise_std`` or, when that is ``None``, its maximum-likelihood value
+    :math:`\hat σ^2 = \overline{(o − m)^2}` at the given parameters.
+    """
+
+    circuit: AbstractCircuit
+    rule_static: Any
+    data: Trajectories
+    validation: Trajectories | None = None
+    init_weights: str = eqx.field(static=True, default="resample")
+    l1: float = eqx.field(static=True, default=0.0)
+    checkpoint: int | bool | None = eqx.field(static=True, default=None)
+    noise_std: float | None = eqx.field(static=True, default=None)
+    freeze_rule: bool = eqx.field(static=True, default=False)
+
+    def __check_init__(self):
+        if self.init_weights not in INIT_MODES:
+            raise ConfigError(f"fit: init_weights must be one of {list(INIT_MODES)}, got {self.init_weights!r}")
+        if self.init_weights == "true" and self.data.w0 is None:
+            raise DatasetError("fit: init_weights='true' needs a data set with ground-truth 'init_weights'")
+
+    @property
+    def n_items(self) -> int:
+        return self.data.n
+
+    @property
+    def deterministic(self) -> bool:
+        return self.init_weights != "resample"
+
+    def rule(self, params) -> AbstractRule:
+        r = params["rule"]
+        if self.freeze_rule:
+            r = jax.lax.stop_gradient(r)
+        return eqx.combine(r, self.rule_static)
+
+    def init(self, key):
+        raise NotImplementedError("ActivityProblem: build params0 with initial_params(rule, key)")
+
+    def initial_params(self, rule: AbstractRule, key: Array) -> dict:
+        params = {"rule": rule_params(rule)[0]}
+        if self.init_weights == "latent":
+            states = jax.vmap(self.circuit.init)(jax.random.split(key, self.data.n))
+            params["w0"] = self.circuit.weights(states)
+        return params
+
+    def _states(self, params, data: Trajectories, idx, key, mode: str):
+        if mode == "latent":
+            return jax.vmap(self.circuit.state_from_weights)(params["w0"][idx])
+        if mode == "true":
+            return jax.vmap(self.circuit.state_from_weights)(data.w0[idx])
+        return jax.vmap(self.circuit.init)(jax.random.split(key, idx.shape[0]))
+
+    def _sq_errors(self, params, data: Trajectories, idx, key, mode: str) -> Array:
+        """Squared errors ``(|idx|, T, ..., n_units)``; ``mode``: where initial weights come from."""
+        rule = self.rule(params)
+        states = self._states(params, data, idx, key, mode)
+        take = lambda a: a[idx]  # noqa: E731
+        inputs = jax.tree_util.tree_map(take, data.inputs)
+        observed = data.observed[idx]
+
+        def one(state, inp, obs):
+            y, _ = self.circuit.observe(rule, state, inp, checkpoint=self.checkpoint)
+            return (y[..., data.units] - obs) ** 2
+
+        if idx.shape[0] == 1:  # the paper's one-trajectory updates: no vmap (batched dots are slow on CPU)
+            first = lambda a: a[0]  # noqa: E731
+            return one(jax.tree_util.tree_map(first, states), jax.tree_util.tree_map(first, inputs), observed[0])[None]
+        return jax.vmap(one)(states, inputs, observed)
+
+    def loss(self, params, batch, key):
+        idx = jnp.arange(self.data.n) if batch is None else batch
+        mse = jnp.mean(self._sq_errors(params, self.data, idx, key, self.init_weights))
+        return mse + self.l1 * self.rule(params).l1(), {"mse": mse}
+
+    def validation_loss(self, params):
+        if self.validation is None:
+            return None
+        v = self.validation
+        if self.init_weights == "latent" and v.w0 is None:
+            return None  # held-out trajectories have no fitted initial weights to start from
+        mode = "true" if v.w0 is not None else "resample"
+        return jnp.mean(self._sq_errors(params, v, jnp.arange(v.n), jax.random.PRNGKey(1), mode))
+
+    def log_likelihood(self, params) -> Array:
+        sq = self._sq_errors(params, self.data, jnp.arange(self.data.n), jax.random.PRNGKey(0), self.init_weights)
+        var = jnp.mean(sq) if self.noise_std is None else jnp.asarray(self.noise_std, jnp.float32) ** 2
+        return -0.5 * (jnp.log(2 * jnp.pi * var) + sq / var)
+
+    def coefficients(self, params):
+        return coefficient_vector(self.rule(params))
 
 
 def evaluate(
     rule: AbstractRule,
-    circuit: PlasticLayer,
+    circuit: AbstractCircuit,
     data: Dataset,
     *,
     truth: AbstractRule | None = None,
@@ -142,341 +254,122 @@ def evaluate(
     - ``mse_activity``: mean squared error on the recorded units.
     """
     _check_compatible(circuit, data, "evaluate")
-    arr = _arrays(data)
-    units = jnp.asarray(data.units)
+    arr = Trajectories.from_dataset(circuit, data)
     has_w0 = data.init_weights is not None
-    if not has_w0:
+    if has_w0:
+        states = jax.vmap(circuit.state_from_weights)(arr.w0)
+    else:
         key = jax.random.PRNGKey(0) if key is None else key
-        w0 = jax.vmap(circuit.init)(jax.random.split(key, data.n_trajectories)).w
-        arr = arr._replace(w0=w0)
+        states = jax.vmap(circuit.init)(jax.random.split(key, data.n_trajectories))
     with_weights = truth is not None and has_w0
-
-    out = _evaluate_all(rule, truth if with_weights else None, circuit, arr, units)
+    out = _evaluate_all(rule, truth if with_weights else None, circuit, arr, states)
     metrics: dict[str, float | None] = {k: float(jnp.mean(v)) for k, v in out.items()}
     metrics.setdefault("r2_weights", None)
     return metrics
 
 
 @eqx.filter_jit
-def _evaluate_all(rule, truth, circuit, a: _Arrays, units):
+def _evaluate_all(rule, truth, circuit, a: Trajectories, states):
     def one(args):
-        x, obs, w0, r = args
-        inputs = LayerInput(x, r if r.shape[-1] else None)
-        _, rec = rollout(circuit, rule, LayerState(w0), inputs, record_weights=truth is not None)
-        y = rec.y[..., units]
+        state, inputs, obs = args
+        y, w = circuit.observe(rule, state, inputs, record_weights=truth is not None)
+        y = y[..., a.units]
         flat = lambda v: v.reshape(-1, v.shape[-1])  # noqa: E731  (T·K, units)
         out = {"r2_activity": r2_score(flat(obs), flat(y)), "mse_activity": jnp.mean((obs - y) ** 2)}
         if truth is not None:
-            _, rec_true = rollout(circuit, truth, LayerState(w0), inputs, record_weights=True)
-            out["r2_weights"] = r2_score(rec_true.w, rec.w)
+            _, w_true = circuit.observe(truth, state, inputs, record_weights=True)
+            out["r2_weights"] = r2_score(w_true.reshape(w_true.shape[0], -1), w.reshape(w.shape[0], -1))
         return out
 
-    return jax.lax.map(one, tuple(a))
+    return jax.lax.map(one, (states, a.inputs, a.observed))
 
 
-def weight_error_over_time(rule, truth, circuit, w0, x, r=None) -> jax.Array:
-    """Mean squared difference between truth and model weights at each time step, ``(T,)``."""
-    inputs = LayerInput(x, r)
-    _, rec_m = rollout(circuit, rule, LayerState(w0), inputs, record_weights=True)
-    _, rec_t = rollout(circuit, truth, LayerState(w0), inputs, record_weights=True)
-    return jnp.mean((rec_m.w - rec_t.w) ** 2, axis=(-2, -1))
+def weight_error_over_time(rule, truth, circuit, state, inputs) -> jax.Array:
+    """Mean squared difference between truth and model weights at each time step, ``(T,)``,
+    from initial ``state`` on one trajectory's ``inputs``."""
+    _, w_m = circuit.observe(rule, state, inputs, record_weights=True)
+    _, w_t = circuit.observe(truth, state, inputs, record_weights=True)
+    return jnp.mean((w_m - w_t) ** 2, axis=tuple(range(1, w_m.ndim)))
 
 
-def _rule_vector(rule: AbstractRule) -> np.ndarray:
-    if isinstance(rule, Taylor):
-        return np.asarray(rule.effective_theta()).ravel()
-    return np.asarray(ravel_pytree(eqx.filter(rule, eqx.is_inexact_array))[0])
-
-
-class _FitState(NamedTuple):
-    params: Any  # rule arrays
-    opt_state: Any
-    latent: jax.Array  # (n_train, post, pre) or (0,)
-    latent_opt: Any
-    key: jax.Array
-
-
-def _make_optimizer(cfg: TrajectoryFitConfig) -> optax.GradientTransformation:
-    """``apply_if_finite(clip_by_global_norm(clip) → optax.<optimizer>(learning_rate))``."""
-    try:
-        base = getattr(optax, cfg.optimizer)(cfg.learning_rate)
-    except (AttributeError, TypeError) as err:
-        raise ConfigError(f"fit: optimizer {cfg.optimizer!r} is not an optax optimizer ({err})") from None
-    chain = optax.chain(optax.clip_by_global_norm(cfg.clip), base) if cfg.clip else base
-    return optax.apply_if_finite(chain, max_consecutive_errors=1_000_000)
-
-
-def _batch_loss(p, static, lat_b, k, idx, arr: _Arrays, units, circuit, cfg):
-    """Mini-batch loss ``(MSE + λ₁‖θ‖₁, MSE)`` for trajectories ``idx``."""
-    rl = eqx.combine(p, static)
-    x, obs, r = arr.x[idx], arr.obs[idx], arr.r[idx]
-    if cfg.init_weights == "resample":
-        w0 = jax.vmap(circuit.init)(jax.random.split(k, idx.shape[0])).w
-    elif cfg.init_weights == "latent":
-        w0 = lat_b
-    else:
-        w0 = arr.w0[idx]
-    one = lambda w, xx, rr, oo: _sq_error(circuit, rl, w, xx, rr, oo, units, cfg.checkpoint)  # noqa: E731
-    if idx.shape[0] == 1:  # the paper's one-trajectory updates: skip vmap (batched dots are slow on CPU)
-        mse = one(w0[0], x[0], r[0], obs[0])
-    else:
-        mse = jnp.mean(jax.vmap(one)(w0, x, r, obs))
-    return mse + cfg.l1 * rl.l1(), mse
-
-
-@eqx.filter_jit
-def _adam_epoch(st: _FitState, arr: _Arrays, units, static, circuit, cfg: TrajectoryFitConfig, batch: int):
-    """One epoch of mini-batch updates: a single ``lax.scan`` over shuffled batches.
-
-    Module-level and ``filter_jit``-ed on (rule structure, circuit, config, shapes), so
-    repeated fits of the same shapes — a grid of noise levels, say — compile once.
-    """
-    opt = _make_optimizer(cfg)
-    latent_opt = optax.adam(cfg.latent_learning_rate)
-    n_train = arr.x.shape[0]
-    n_batches = n_train // batch
-    grad_fn = jax.value_and_grad(_batch_loss, argnums=(0, 2), has_aux=True)
-
-    def train_step(st: _FitState, idx):
-        key, k = jax.random.split(st.key)
-        lat_b = st.latent[idx] if cfg.init_weights == "latent" else st.latent
-        (loss, mse), (g_p, g_lat) = grad_fn(st.params, static, lat_b, k, idx, arr, units, circuit, cfg)
-        updates, opt_state = opt.update(g_p, st.opt_state, st.params)
-        params = optax.apply_updates(st.params, updates)
-        finite = jnp.isfinite(loss)
-        latent, latent_state = st.latent, st.latent_opt
-        if cfg.init_weights == "latent":
-            sub = jax.tree_util.tree_map(lambda s: s[idx], st.latent_opt)
-            g_lat = jnp.where(jnp.isfinite(g_lat), g_lat, 0.0)
-            upd, sub = jax.vmap(latent_opt.update)(g_lat, sub)
-            latent = latent.at[idx].set(jnp.where(finite, lat_b + upd, lat_b))
-            latent_state = jax.tree_util.tree_map(lambda s, n: s.at[idx].set(n), st.latent_opt, sub)
-        big = jnp.asarray(1e6, jnp.float32)
-        loss = jnp.where(finite, loss, big)
-        mse = jnp.where(jnp.isfinite(mse), mse, big)
-        return _FitState(params, opt_state, latent, latent_state, key), (loss, mse, ~finite)
-
-    key, k = jax.random.split(st.key)
-    order = jax.random.permutation(k, n_train)[: n_batches * batch].reshape(n_batches, batch)
-    st, (loss, mse, bad) = jax.lax.scan(train_step, st._replace(key=key), order)
-    return st, jnp.mean(loss), jnp.mean(mse), jnp.sum(bad)
-
-
-def _lbfgs_step(loss, p, opt_state):
-    """One :func:`optax.lbfgs` iteration (zoom line search) on ``loss`` from ``p``;
-    returns ``(p_new, opt_state, loss(p))``."""
-    value, grad = optax.value_and_grad_from_state(loss)(p, state=opt_state)
-    updates, opt_state = optax.lbfgs().update(grad, opt_state, p, value=value, grad=grad, value_fn=loss)
-    return optax.apply_updates(p, updates), opt_state, value
-
-
-@eqx.filter_jit
-def _lbfgs_epoch(st: _FitState, arr: _Arrays, units, static, circuit, cfg: TrajectoryFitConfig):
-    """One L-BFGS iteration on the full-batch loss over (rule, latent initial weights)."""
-    all_idx = jnp.arange(arr.x.shape[0])
-
-    def full_loss(p):
-        return _batch_loss(p[0], static, p[1], None, all_idx, arr, units, circuit, cfg)[0]
-
-    (params, latent), opt_state, value = _lbfgs_step(full_loss, (st.params, st.latent), st.opt_state)
-    mse = value - cfg.l1 * eqx.combine(st.params, static).l1()  # the loss less its L1 term, at st.params
-    return st._replace(params=params, latent=latent, opt_state=opt_state), value, mse
-
-
-@eqx.filter_jit
-def _latent_warmup_step(latent, opt_state, params, arr: _Arrays, units, static, circuit, cfg):
-    """One L-BFGS iteration on the latent initial weights alone, the rule held fixed."""
-    all_idx = jnp.arange(arr.x.shape[0])
-
-    def loss(lat):
-        return _batch_loss(params, static, lat, None, all_idx, arr, units, circuit, cfg)[1]
-
-    return _lbfgs_step(loss, latent, opt_state)
-
-
-@eqx.filter_jit
-def _weight_error(params, static, truth, circuit, w0, x, r):
-    return weight_error_over_time(eqx.combine(params, static), truth, circuit, w0, x, r)
+def _optimizer(cfg: TrajectoryFitConfig) -> Any:
+    """``clip_by_global_norm(clip) → optax.<optimizer>(learning_rate)`` on the rule; for latent
+    initial weights, a lazy per-trajectory Adam (``latent_learning_rate``) beside it."""
+    rule_opt = make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.clip)
+    if cfg.init_weights != "latent":
+        return rule_opt
+    return optax.multi_transform({"rule": rule_opt, "w0": lazy_rows(optax.adam(cfg.latent_learning_rate))},
+                                 {"rule": "rule", "w0": "w0"})
 
 
 def fit_trajectory(
     rule: AbstractRule,
-    circuit: PlasticLayer,
+    circuit: AbstractCircuit,
     train: Dataset,
     *,
     config: TrajectoryFitConfig = TrajectoryFitConfig(),
     test: Dataset | None = None,
+    validation: Dataset | None = None,
     progress: bool = True,
     callback: Callable[[int, dict], None] | None = None,
-    resume_state: dict | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> FitResult:
     """Fit ``rule``'s parameters to ``train`` by gradients through whole trajectories.
 
-    ``rule`` is the initial candidate (its family and shape are kept); ``circuit`` the
-    model circuit (same sizes as the data's). The optimizer is
-    ``clip_by_global_norm(config.clip) → optax.<config.optimizer>(config.learning_rate)``
-    (default Adam); non-finite updates (a rule that blows up) are skipped by
-    :func:`optax.apply_if_finite`, counted in ``history["diverged"]`` and reported as a
-    large finite loss, so parameters never become NaN.
+    A thin wrapper: an :class:`ActivityProblem` fitted by the engine
+    (:func:`plastinfer.infer.fit`) with :class:`Gradient` (``solver="adam"``: one epoch =
+    one pass over the training trajectories in shuffled mini-batches of
+    ``config.batch_size``, one jitted ``lax.scan``) or :class:`LBFGS`. The optimizer is
+    ``clip_by_global_norm(config.clip) → optax.<config.optimizer>(config.learning_rate)``.
+    A diverging candidate's update is rejected (counted in ``history["diverged"]``).
 
-    One epoch is one pass over the training trajectories in shuffled mini-batches of
-    ``config.batch_size``; the whole epoch is a single jitted ``lax.scan``, compiled once
-    per (rule structure, circuit, config, data shape). After training, metrics on
-    ``test`` (held-out trajectories) are computed by :func:`evaluate`.
+    The returned rule is the best of the epochs on the full training loss (on
+    ``validation`` when given) — never worse than ``rule``. ``checkpoint``: a file the
+    fit keeps up to date; ``resume=True`` continues it (``config.epochs`` is the new
+    total). After training, metrics on ``test`` (held-out trajectories) come from
+    :func:`evaluate`. ``callback(epoch, info)`` is called after every epoch.
     """
     _check_compatible(circuit, train, "fit")
     if test is not None:
         _check_compatible(circuit, test, "fit (test set)")
+    if validation is not None:
+        _check_compatible(circuit, validation, "fit (validation set)")
     cfg = config
     if cfg.init_weights == "true" and train.init_weights is None:
         raise DatasetError("fit: init_weights='true' needs a data set with ground-truth 'init_weights'")
-    n_train = train.n_trajectories
-    batch = min(cfg.batch_size, n_train)
-    units = jnp.asarray(train.units)
-    arr = _arrays(train)
-    truth = truth_rule(train)
-
-    params, static = eqx.partition(rule, eqx.is_inexact_array)
+    params_rule, static = rule_params(rule)
+    check_finite_params(params_rule, "fit")
+    data = Trajectories.from_dataset(circuit, train)
+    val = Trajectories.from_dataset(circuit, validation) if validation is not None else None
+    problem = ActivityProblem(circuit, static, data, val, cfg.init_weights, cfg.l1, cfg.checkpoint)
     key = jax.random.PRNGKey(cfg.seed)
     key, k_lat = jax.random.split(key)
-    if cfg.init_weights == "latent":
-        latent = jax.vmap(circuit.init)(jax.random.split(k_lat, n_train)).w
-        latent_state = jax.vmap(optax.adam(cfg.latent_learning_rate).init)(latent) if cfg.solver == "adam" else ()
-    else:
-        latent = jnp.zeros((0,), jnp.float32)
-        latent_state = ()
-    if cfg.solver == "adam":
-        opt_state = _make_optimizer(cfg).init(params)
-    else:
-        opt_state = optax.lbfgs().init((params, latent))
-    state = _FitState(params, opt_state, latent, latent_state, key)
-    start_epoch = 0
-    history: dict[str, list] = {"loss": [], "mse": [], "diverged": [], "params": [], "theta": [], "weight_error": []}
-    if resume_state is not None:
-        state, start_epoch, history = _restore(state, resume_state)
+    params0 = problem.initial_params(rule, k_lat)
 
-    if cfg.init_weights == "latent" and cfg.latent_warmup > 0 and resume_state is None:
+    resuming = resume and checkpoint is not None and os.path.exists(checkpoint)
+    if cfg.init_weights == "latent" and cfg.latent_warmup > 0 and not resuming:
         # stage 1: fit the initial weights with the rule held at its starting value
-        lat, lat_state = state.latent, optax.lbfgs().init(state.latent)
-        for _ in _progress(range(cfg.latent_warmup), progress, desc="latent w0"):
-            new, lat_state, _ = _latent_warmup_step(lat, lat_state, state.params, arr, units, static, circuit, cfg)
-            if not bool(jnp.all(jnp.isfinite(new))):
-                break
-            lat = new
-        state = state._replace(latent=lat)
-        if cfg.solver == "lbfgs":
-            state = state._replace(opt_state=optax.lbfgs().init((state.params, lat)))
+        warm = ActivityProblem(circuit, static, data, None, "latent", 0.0, cfg.checkpoint, freeze_rule=True)
+        params0 = fit(warm, LBFGS(), params0, steps=cfg.latent_warmup, key=k_lat, select="train",
+                      progress="latent w0" if progress else False).params
 
-    if cfg.solver == "adam":
-        def run_epoch(st):
-            return _adam_epoch(st, arr, units, static, circuit, cfg, batch)
-    else:
-        def run_epoch(st):
-            new, value, mse = _lbfgs_epoch(st, arr, units, static, circuit, cfg)
-            leaves = jax.tree_util.tree_leaves(new.params)
-            if not (bool(jnp.isfinite(value)) and all(bool(jnp.all(jnp.isfinite(v))) for v in leaves)):
-                return st, jnp.asarray(1e6), jnp.asarray(1e6), jnp.asarray(1)
-            return new, value, mse, jnp.asarray(0)
-
-    # weight error over time on one trajectory (Fig. 2B), when the truth is known
-    track = truth is not None and train.init_weights is not None
+    strategy = LBFGS() if cfg.solver == "lbfgs" else Gradient(_optimizer(cfg), batch_size=cfg.batch_size)
+    truth = truth_rule(train)
+    trace = {}
     probe = test if (test is not None and test.init_weights is not None) else train
-    if track:
-        px, pw0 = jnp.asarray(probe.stimuli[0]), jnp.asarray(probe.init_weights[0])
-        pr = None if probe.rewards is None else jnp.asarray(probe.rewards[0])
-
-    def snapshot(p):
-        rl = eqx.combine(p, static)
-        history["params"].append(_rule_vector(rl))
-        if isinstance(rl, Taylor):
-            history["theta"].append(np.asarray(rl.effective_theta()).ravel())
-        if track:
-            history["weight_error"].append(np.asarray(_weight_error(p, static, truth, circuit, pw0, px, pr)))
-
-    if start_epoch == 0:
-        snapshot(state.params)
-    t0 = time.perf_counter()
-    compile_s = 0.0
-    bar = _progress(range(start_epoch, cfg.epochs), progress, total=cfg.epochs, initial=start_epoch)
-    for epoch in bar:
-        t_ep = time.perf_counter()
-        state, loss, mse, bad = run_epoch(state)
-        loss, mse, bad = float(loss), float(mse), int(bad)
-        if epoch == start_epoch:
-            compile_s = time.perf_counter() - t_ep  # first epoch: compilation + one epoch
-        history["loss"].append(loss)
-        history["mse"].append(mse)
-        history["diverged"].append(bad)
-        snapshot(state.params)
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{loss:.3g}", diverged=int(np.sum(history["diverged"])))
-        if callback is not None:
-            callback(epoch + 1, {"loss": loss, "mse": mse, "diverged": bad, "state": state})
-    elapsed = time.perf_counter() - t0
-
-    n_bad = int(np.sum(history["diverged"])) if history["diverged"] else 0
-    if n_bad:
-        warnings.warn(
-            f"{n_bad} update(s) gave a non-finite loss (the candidate rule diverged); they were skipped "
-            "(parameters kept) and recorded as loss 1e6 in history['loss']",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    fitted = eqx.combine(state.params, static)
-    n_run = cfg.epochs - start_epoch
-    metrics: dict[str, Any] = {
-        "final_loss": history["loss"][-1] if history["loss"] else None,
-        "epochs": cfg.epochs,
-        "train_seconds": elapsed,
-        "first_epoch_seconds": compile_s,
-        "seconds_per_epoch": (elapsed - compile_s) / (n_run - 1) if n_run > 1 else None,
-        "diverged_updates": n_bad,
-        "equation": fitted.equation(),
-    }
+    if truth is not None and probe.init_weights is not None:  # weight error over time on one trajectory (Fig. 2B)
+        p_arr = Trajectories.from_dataset(circuit, probe)
+        p_state = circuit.state_from_weights(p_arr.w0[0])
+        p_inputs = jax.tree_util.tree_map(lambda a: a[0], p_arr.inputs)
+        trace["weight_error"] = lambda p: weight_error_over_time(problem.rule(p), truth, circuit, p_state, p_inputs)
+    callbacks = [] if callback is None else [lambda info: callback(info["step"], info)]
+    res = fit(problem, strategy, params0, steps=cfg.epochs, key=key, callbacks=callbacks, trace=trace,
+              checkpoint=checkpoint, resume=resume, progress="fit" if progress else False)
+    fitted = problem.rule(res.params)
+    result = result_from_engine(res, fitted, per_step="epoch", aliases={"mse": "mse"})
     if test is not None:
-        metrics.update({f"test_{k}": v for k, v in evaluate(fitted, circuit, test, truth=truth_rule(test)).items()})
-    hist = {k: np.asarray(v, np.float32) for k, v in history.items() if len(v)}
-    result = FitResult(
-        rule=fitted,
-        history=hist,
-        metrics=metrics,
-        names=fitted.names if isinstance(fitted, Taylor) else None,
-        extras={"state": state, "epoch": cfg.epochs},
-    )
+        result.metrics.update({f"test_{k}": v for k, v in evaluate(fitted, circuit, test, truth=truth_rule(test)).items()})
     if cfg.init_weights == "latent":
-        result.extras["latent_init"] = np.asarray(state.latent)
+        result.extras["latent_init"] = np.asarray(res.params["w0"])
     return result
-
-
-def _progress(it, enabled: bool, **kw):
-    if not enabled:
-        return it
-    from tqdm.auto import tqdm
-
-    kw.setdefault("desc", "fit")
-    kw.setdefault("unit", "epoch")
-    return tqdm(it, leave=False, **kw)
-
-
-# ----------------------------------------------------------------------------- resume
-def state_to_arrays(state: _FitState) -> dict[str, np.ndarray]:
-    """Flatten a fit state into named arrays (for ``checkpoint.npz``; nothing pickled)."""
-    leaves = jax.tree_util.tree_leaves(state)
-    return {f"leaf_{i:04d}": np.asarray(v) for i, v in enumerate(leaves)}
-
-
-def _restore(template: _FitState, saved: dict) -> tuple[_FitState, int, dict]:
-    arrays, epoch, history = saved["arrays"], int(saved["epoch"]), saved["history"]
-    leaves, treedef = jax.tree_util.tree_flatten(template)
-    if len(arrays) != len(leaves):
-        raise DatasetError(f"checkpoint holds {len(arrays)} arrays but this fit needs {len(leaves)}: config changed?")
-    new = []
-    for i, leaf in enumerate(leaves):
-        a = arrays[f"leaf_{i:04d}"]
-        if np.shape(a) != np.shape(leaf):
-            raise DatasetError(f"checkpoint array {i} has shape {np.shape(a)}, expected {np.shape(leaf)}: config changed?")
-        new.append(jnp.asarray(a, dtype=jnp.asarray(leaf).dtype))
-    hist = {k: [np.asarray(r) for r in v] if np.ndim(v) > 1 else list(np.asarray(v)) for k, v in history.items()}
-    for k in ("loss", "mse", "diverged", "params", "theta", "weight_error"):
-        hist.setdefault(k, [])
-    return jax.tree_util.tree_unflatten(treedef, new), epoch, hist

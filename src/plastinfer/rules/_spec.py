@@ -7,7 +7,7 @@ from typing import Any
 
 import jax
 
-from .._errors import ConfigError
+from ..errors import ConfigError
 from ._base import AbstractRule
 from ._library import KNOWN_RULES
 from ._mlp import MLPRule

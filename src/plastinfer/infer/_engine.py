@@ -1,0 +1,331 @@
+r"""The fitting engine: one loop under every method.
+
+``fit(problem, strategy, params0, steps=…, key=…)`` runs ``steps`` strategy steps (an
+epoch of mini-batch updates, one quasi-Newton iteration, one ES generation, one
+adversarial round), ``chunk`` at a time inside one jitted :func:`jax.lax.scan`, and
+between chunks on the host:
+
+- scores the current parameters on the problem's deterministic objective (its
+  validation loss where it has one) and keeps the **best so far** — so the returned
+  parameters are never worse than ``params0`` on that score (per group for grouped
+  problems: one subject's bad step never costs another subject its best);
+- applies **one divergence policy**: a step whose loss is non-finite or at least
+  :data:`~plastinfer.infer.DIVERGED` is rejected by the strategy (parameters and
+  optimizer state unchanged; evolution strategies score such a candidate as diverged),
+  and the count is logged and printed;
+- records **one history format** for every method (``loss`` and ``rejected`` per step,
+  the strategy's own per-step diagnostics, and at every evaluation ``step``,
+  ``objective``, ``best_loss``, ``val_loss``, ``seconds`` and ``coefficients``);
+- writes an atomic **checkpoint** (``.npz``, nothing pickled) that ``resume=True`` picks
+  up: every step's key is ``fold_in(key, step)``, so a resumed run ends at the same
+  parameters as an uninterrupted one;
+- calls callbacks (returning ``True`` stops the fit), stops early after ``patience``
+  evaluations without improvement, and shows a progress bar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import PyTree
+
+from ..errors import ConfigError, DatasetError
+from .._io import atomic_write
+from ._problem import DIVERGED, AbstractProblem
+from ._strategies import AbstractStrategy
+
+SELECT = ("auto", "train", "validation", "last")
+
+
+@dataclasses.dataclass
+class EngineResult:
+    """What :func:`fit` returns.
+
+    - ``params``: the best parameters (by ``select``; ``params0`` if nothing beat it);
+    - ``last_params``: the parameters after the last step;
+    - ``best_score``: their score (``(n_groups,)`` for grouped problems); ``best_step``;
+    - ``history``: per step ``loss``, ``rejected`` and the strategy's diagnostics; per
+      evaluation ``step``, ``objective``, ``best_loss``, ``val_loss`` (when validated),
+      ``seconds``, ``coefficients``;
+    - ``steps_run``, ``stopped`` (``"steps"``, ``"callback"`` or ``"patience"``),
+      ``rejected`` (total rejected steps), ``seconds``, ``first_chunk_seconds``
+      (compilation + first chunk), ``state`` (the strategy's final state).
+    """
+
+    params: PyTree
+    last_params: PyTree
+    best_score: np.ndarray
+    best_step: np.ndarray
+    history: dict[str, np.ndarray]
+    steps_run: int
+    stopped: str
+    rejected: int
+    seconds: float
+    first_chunk_seconds: float
+    state: Any = None
+
+
+@eqx.filter_jit
+def _run_chunk(problem, strategy, params, state, key, steps):
+    """``len(steps)`` strategy steps in one ``lax.scan``; step ``s`` uses ``fold_in(key, s)``."""
+
+    def body(carry, s):
+        p, st = carry
+        p, st, info = strategy.step(problem, p, st, jax.random.fold_in(key, s))
+        return (p, st), info
+
+    (params, state), infos = jax.lax.scan(body, (params, state), steps)
+    return params, state, infos
+
+
+@eqx.filter_jit
+def _scores(problem, params, validated: bool):
+    obj = problem.objective(params)
+    val = problem.validation_loss(params) if validated else None
+    return obj, val, problem.coefficients(params)
+
+
+def _clean(score: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(score), score, np.inf)
+
+
+def _select_tree(mask: np.ndarray, new: PyTree, old: PyTree, grouped: bool) -> PyTree:
+    """``new`` where ``mask`` (per group along the leading axis when grouped) else ``old``."""
+    if not grouped:
+        return new if bool(mask) else old
+    m = jnp.asarray(mask)
+
+    def pick(a, b):
+        return jnp.where(m.reshape(m.shape + (1,) * (a.ndim - 1)), a, b)
+
+    return jax.tree_util.tree_map(pick, new, old)
+
+
+def fit(
+    problem: AbstractProblem,
+    strategy: AbstractStrategy,
+    params0: PyTree | None = None,
+    *,
+    steps: int,
+    key: jax.Array | None = None,
+    chunk: int = 1,
+    eval_every: int = 1,
+    select: str = "auto",
+    patience: int | None = None,
+    callbacks: Sequence[Callable[[dict], bool | None]] = (),
+    trace: dict[str, Callable[[PyTree], Any]] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 1,
+    resume: bool = False,
+    progress: bool | str = True,
+) -> EngineResult:
+    """Fit ``problem`` with ``strategy`` from ``params0`` for ``steps`` steps.
+
+    - ``chunk``: steps per jitted ``lax.scan`` between host visits (callbacks, progress,
+      best-so-far bookkeeping); ``eval_every``: chunks between evaluations of the
+      objective (the start and the end are always evaluated);
+    - ``select``: which score keeps the best parameters — ``"auto"`` (validation loss if the
+      problem has one, else the training objective), ``"train"``, ``"validation"`` or
+      ``"last"`` (no selection: the last parameters);
+    - ``patience``: stop after this many evaluations without improvement;
+    - ``callbacks``: each is called after every chunk with a dict (``step``, ``loss``,
+      ``best_loss``, ``params``, ``objective`` when evaluated); a ``True`` return stops;
+    - ``trace``: extra per-evaluation records, ``name -> f(params)`` (e.g. a weight error
+      over time), kept in the history beside ``coefficients``;
+    - ``checkpoint``: file written (atomically) every ``checkpoint_every`` evaluations and
+      at the end; with ``resume=True`` an existing checkpoint is continued — the same
+      ``key`` then ends at the same parameters as an uninterrupted run;
+    - ``progress``: a tqdm bar (``True``, or a string to name it).
+    """
+    if steps < 0 or chunk < 1 or eval_every < 1 or checkpoint_every < 1:
+        raise ConfigError("fit: steps ≥ 0, chunk ≥ 1, eval_every ≥ 1 and checkpoint_every ≥ 1 required")
+    if select not in SELECT:
+        raise ConfigError(f"fit: select must be one of {list(SELECT)}, got {select!r}")
+    key = jax.random.PRNGKey(0) if key is None else key
+    k_init, k_state, k_steps = jax.random.split(key, 3)
+    if params0 is None:
+        params0 = problem.init(k_init)
+    grouped = problem.n_groups > 0
+    validated = problem.validation_loss(params0) is not None if select in ("auto", "validation") else False
+    if select == "validation" and not validated:
+        raise ConfigError("fit: select='validation' but the problem has no validation data")
+    state = strategy.init(problem, params0, k_state)
+
+    history: dict[str, list] = {}
+    start = 0
+    params = params0
+    best_params = params0
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    resumed = False
+    if resume and ckpt is not None and ckpt.exists():
+        params, state, best_params, best, best_step, start, history = _load_checkpoint(
+            ckpt, (params0, state, params0))
+        resumed = True
+    t_start = time.perf_counter()
+    elapsed0 = float(history["seconds"][-1]) if resumed and history.get("seconds") else 0.0
+
+    traced = {k: jax.jit(f) for k, f in (trace or {}).items()}
+
+    def evaluate(p) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        obj, val, coef = _scores(problem, p, validated)
+        for k, f in traced.items():
+            history.setdefault(k, []).append(np.asarray(f(p)))
+        return (_clean(np.asarray(obj, np.float64)), None if val is None else _clean(np.asarray(val, np.float64)),
+                np.asarray(coef))
+
+    def record_eval(step, obj, val, coef):
+        history.setdefault("step", []).append(step)
+        history.setdefault("objective", []).append(obj)
+        if val is not None:
+            history.setdefault("val_loss", []).append(val)
+        history.setdefault("best_loss", []).append(best.copy())
+        history.setdefault("seconds", []).append(elapsed0 + time.perf_counter() - t_start)
+        history.setdefault("coefficients", []).append(coef)
+
+    if not resumed:
+        obj, val, coef = evaluate(params0)
+        best = (val if val is not None else obj) if select != "last" else obj
+        best_step = np.zeros(np.shape(best), np.int64)
+        record_eval(0, obj, val, coef)
+
+    bar = _bar(progress, steps, start)
+    stopped = "steps"
+    since_improved = 0
+    n_chunk = 0
+    first_chunk = None
+    step = start
+    try:
+        while step < steps:
+            n = min(chunk, steps - step)
+            t_c = time.perf_counter()
+            params, state, infos = _run_chunk(problem, strategy, params, state, k_steps,
+                                              jnp.arange(step, step + n, dtype=jnp.int32))
+            infos = jax.tree_util.tree_map(np.asarray, infos)
+            if first_chunk is None:
+                first_chunk = time.perf_counter() - t_c
+            step += n
+            n_chunk += 1
+            for k, v in infos.items():
+                history.setdefault(k, []).extend(list(v))
+            info: dict[str, Any] = {"step": step, "loss": float(np.mean(infos["loss"][-1])), "params": params}
+            if n_chunk % eval_every == 0 or step >= steps:
+                obj, val, coef = evaluate(params)
+                score = obj if val is None else val
+                if select == "last":
+                    improved = np.ones(np.shape(score), bool)
+                else:
+                    improved = score < best
+                if np.any(improved):
+                    best_params = _select_tree(improved, params, best_params, grouped)
+                    best = np.where(improved, score, best)
+                    best_step = np.where(improved, step, best_step)
+                    since_improved = 0
+                else:
+                    since_improved += 1
+                record_eval(step, obj, val, coef)
+                info.update(objective=obj, best_loss=best)
+                if ckpt is not None and (len(history["step"]) % checkpoint_every == 0 or step >= steps):
+                    _save_checkpoint(ckpt, (params, state, best_params), best, best_step, step, history)
+            if bar is not None:
+                bar.update(n)
+                rej = int(np.sum(history.get("rejected", [0])))
+                post = {"loss": f"{np.mean(infos['loss'][-1]):.4g}", "best": f"{np.mean(best):.4g}"}
+                if rej:
+                    post["rejected"] = rej
+                bar.set_postfix(post)
+            if any(cb(info) for cb in callbacks):
+                stopped = "callback"
+                break
+            if patience is not None and since_improved >= patience:
+                stopped = "patience"
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    if stopped != "steps" and (not history.get("step") or history["step"][-1] != step):
+        obj, val, coef = evaluate(params)
+        score = obj if val is None else val
+        improved = np.ones(np.shape(score), bool) if select == "last" else score < best
+        if np.any(improved):
+            best_params = _select_tree(improved, params, best_params, grouped)
+            best = np.where(improved, score, best)
+            best_step = np.where(improved, step, best_step)
+        record_eval(step, obj, val, coef)
+        if ckpt is not None:
+            _save_checkpoint(ckpt, (params, state, best_params), best, best_step, step, history)
+
+    hist = {k: np.asarray(v) for k, v in history.items()}
+    rejected = int(np.sum(hist["rejected"])) if "rejected" in hist else 0
+    if rejected:
+        warnings.warn(f"fit: {rejected} step(s) were rejected (non-finite or ≥ {DIVERGED:g} loss: the candidate "
+                      "diverged); parameters and optimizer state were kept", RuntimeWarning, stacklevel=3)
+    return EngineResult(
+        params=best_params if select != "last" else params,
+        last_params=params,
+        best_score=np.asarray(best),
+        best_step=np.asarray(best_step),
+        history=hist,
+        steps_run=step,
+        stopped=stopped,
+        rejected=rejected,
+        seconds=elapsed0 + time.perf_counter() - t_start,
+        first_chunk_seconds=first_chunk or 0.0,
+        state=state,
+    )
+
+
+def _bar(progress, total, initial):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=progress if isinstance(progress, str) else "fit",
+                unit="step", leave=False)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def _save_checkpoint(path: Path, trees, best, best_step, step, history) -> None:
+    leaves = jax.tree_util.tree_leaves(trees)
+    arrays = {f"leaf_{i:05d}": np.asarray(v) for i, v in enumerate(leaves)}
+    arrays["best"] = np.asarray(best)
+    arrays["best_step"] = np.asarray(best_step)
+    arrays["step"] = np.asarray(step)
+    for k, v in history.items():
+        arrays[f"history_{k}"] = np.asarray(v)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+def _load_checkpoint(path: Path, template):
+    """Restore ``(params, state, best_params)`` into ``template``'s structure; refuse a
+    checkpoint whose arrays do not match (a changed config or problem)."""
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"{path}: not a readable checkpoint ({err})") from None
+    with npz:
+        leaves, treedef = jax.tree_util.tree_flatten(template)
+        saved = sorted(k for k in npz.files if k.startswith("leaf_"))
+        if len(saved) != len(leaves):
+            raise DatasetError(f"{path}: checkpoint holds {len(saved)} arrays but this fit needs {len(leaves)} "
+                               "(a different problem, strategy or config?)")
+        new = []
+        for name, leaf in zip(saved, leaves):
+            a = npz[name]
+            if a.shape != np.shape(leaf):
+                raise DatasetError(f"{path}: checkpoint array {name} has shape {a.shape}, this fit needs "
+                                   f"{np.shape(leaf)} (a different problem, strategy or config?)")
+            new.append(jnp.asarray(a, dtype=jnp.asarray(leaf).dtype))
+        params, state, best_params = jax.tree_util.tree_unflatten(treedef, new)
+        history = {k.removeprefix("history_"): list(npz[k]) for k in npz.files if k.startswith("history_")}
+        return params, state, best_params, npz["best"], npz["best_step"], int(npz["step"]), history
