@@ -156,7 +156,7 @@ def fit(
     if params0 is None:
         params0 = problem.init(k_init)
     grouped = problem.n_groups > 0
-    validated = problem.validation_loss(params0) is not None if select in ("auto", "validation") else False
+    validated = problem.has_validation if select in ("auto", "validation") else False
     if select == "validation" and not validated:
         raise ConfigError("fit: select='validation' but the problem has no validation data")
     state = strategy.init(problem, params0, k_state)

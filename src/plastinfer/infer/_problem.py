@@ -64,6 +64,11 @@ class AbstractProblem(eqx.Module):
         """The loss on all items with a fixed key: the score best-so-far parameters are kept on."""
         return self.loss(params, None, jax.random.PRNGKey(0))[0]
 
+    @property
+    def has_validation(self) -> bool:
+        """Whether :meth:`validation_loss` scores held-out data (default: a ``validation`` field that is set)."""
+        return getattr(self, "validation", None) is not None
+
     def validation_loss(self, params: PyTree) -> Array | None:
         return None
 
@@ -99,3 +104,9 @@ def coefficient_vector(rule: Any) -> np.ndarray:
         c = r.effective_theta() if hasattr(r, "effective_theta") else ravel_pytree(eqx.filter(r, eqx.is_inexact_array))[0]
         out.append(jnp.ravel(c))
     return jnp.concatenate(out) if out else jnp.zeros((0,))
+
+
+def rule_l1(rule: Any) -> Array:
+    """``‖θ‖₁`` of a rule's interpretable coefficients, summed over a tuple of rules."""
+    rules = rule if isinstance(rule, (tuple, list)) else (rule,)
+    return sum((r.l1() for r in rules), jnp.zeros(()))

@@ -127,7 +127,11 @@ class Gradient(AbstractStrategy):
 
     ``optimizer``: an optax optimizer's name (built as ``optax.<name>(learning_rate)``,
     after ``clip_by_global_norm(clip)``) or a ready :class:`optax.GradientTransformation`
-    (``learning_rate`` and ``clip`` then unused). With ``batch_size`` and a batched problem
+    (``learning_rate`` and ``clip`` then unused; a name keeps the strategy hashable by value,
+    so fits with equal settings share one compilation). ``item_params``: entries of a dict of
+    parameters that hold one row per item (e.g. latent initial weights per trajectory); they
+    get their own lazy Adam (``item_learning_rate``, see :func:`lazy_rows`) beside the
+    optimizer, without clipping. With ``batch_size`` and a batched problem
     one step is one *epoch*: the items in a fresh random order, one update per
     mini-batch of ``batch_size`` (a ``lax.scan``); otherwise one full-batch update. For a
     grouped problem the optimizer runs independently per group (clipping per group too).
@@ -137,6 +141,8 @@ class Gradient(AbstractStrategy):
     learning_rate: float = 1e-3
     clip: float | None = None
     batch_size: int | None = None
+    item_params: tuple[str, ...] = ()
+    item_learning_rate: float = 1e-2
 
     def __post_init__(self):
         if self.learning_rate <= 0 or (self.clip is not None and self.clip < 0):
@@ -147,6 +153,11 @@ class Gradient(AbstractStrategy):
 
     def transformation(self, problem: AbstractProblem) -> optax.GradientTransformation:
         opt = make_optimizer(self.optimizer, self.learning_rate, self.clip)
+        if self.item_params:  # per-item parameters (a dict's entries): a lazy Adam of their own
+            items = set(self.item_params)
+            opt = optax.multi_transform(
+                {"main": opt, "item": lazy_rows(optax.adam(self.item_learning_rate))},
+                lambda params: {k: "item" if k in items else "main" for k in params})
         return _vmapped(opt) if problem.n_groups else opt
 
     def init(self, problem, params, key):

@@ -44,7 +44,7 @@ from ..rules import AbstractRule
 from ._engine import fit
 from ._problem import AbstractProblem, check_finite_params, coefficient_vector, rule_params
 from ._result import FitResult, result_from_engine
-from ._strategies import Gradient, make_optimizer
+from ._strategies import Gradient
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,8 +246,7 @@ def fit_choices(
                                f"{validation.n_subjects}")
         val = Choices.from_dataset(circuit, validation, jax.random.fold_in(k_in, 1))
     problem = ChoiceProblem(circuit, static, arrays, val, cfg.l1, cfg.per_subject)
-    strategy = Gradient(make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.clip),
-                        batch_size=None if cfg.per_subject else 1)
+    strategy = Gradient(cfg.optimizer, cfg.learning_rate, cfg.clip, batch_size=None if cfg.per_subject else 1)
     callbacks = [] if callback is None else [
         lambda info: callback(info["step"], {"loss": info["loss"], "best_loss": float(np.mean(info.get("best_loss", np.nan)))})]
     res = fit(problem, strategy, params0, steps=cfg.epochs, key=key, callbacks=callbacks, checkpoint=checkpoint,

@@ -41,9 +41,9 @@ from ..analysis._angles import rule_coefficients
 from ..objectives import DIVERGED_LOSS
 from ..rules import AbstractRule
 from ._engine import fit
-from ._problem import AbstractProblem, check_finite_params, coefficient_vector, rule_params
+from ._problem import AbstractProblem, check_finite_params, coefficient_vector, rule_l1, rule_params
 from ._result import FitResult, result_from_engine
-from ._strategies import Evolution, Gradient, evosax_algorithms, make_optimizer
+from ._strategies import Evolution, Gradient, evosax_algorithms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,13 +92,8 @@ class MetaConfig:
 
     def strategy(self):
         if self.method == "gradient":
-            return Gradient(make_optimizer(self.optimizer, self.learning_rate, self.clip))
+            return Gradient(self.optimizer, self.learning_rate, self.clip)
         return Evolution(self.method, self.population_size, self.sigma_init, self.optimizer, self.learning_rate)
-
-
-def _l1(rule) -> Array:
-    rules = rule if isinstance(rule, (tuple, list)) else (rule,)
-    return sum((r.l1() for r in rules), jnp.zeros(()))
 
 
 class FunctionProblem(AbstractProblem):
@@ -123,7 +118,7 @@ class FunctionProblem(AbstractProblem):
     def loss(self, params, batch, key):
         rule = self.rule(params)
         raw = self.task.loss(rule, key)
-        return raw + self.l1 * _l1(rule), {"task_loss": raw}
+        return raw + self.l1 * rule_l1(rule), {"task_loss": raw}
 
     def objective(self, params):
         return self.loss(params, None, jax.random.PRNGKey(self.selection_seed))[0]

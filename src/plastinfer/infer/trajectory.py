@@ -31,7 +31,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jaxtyping import Array, PyTree
 
 from ..errors import ConfigError, DatasetError
@@ -40,9 +39,9 @@ from ..circuits import AbstractCircuit
 from ..data import Dataset
 from ..rules import AbstractRule, Taylor, rule_from_spec
 from ._engine import fit
-from ._problem import AbstractProblem, check_finite_params, coefficient_vector, rule_params
+from ._problem import AbstractProblem, check_finite_params, coefficient_vector, rule_l1, rule_params
 from ._result import FitResult, result_from_engine
-from ._strategies import LBFGS, Gradient, lazy_rows, make_optimizer
+from ._strategies import LBFGS, Gradient
 
 INIT_MODES = ("resample", "latent", "true")
 SOLVERS = ("adam", "lbfgs")
@@ -137,7 +136,7 @@ class ActivityProblem(AbstractProblem):
     over trajectories ``b`` of a mini-batch ``B``, the model :math:`m` being
     ``circuit.observe`` of the recorded units. Any circuit that implements
     ``init`` / ``state_from_weights`` / ``observe`` works (rate layers, lateral networks,
-    the LIF neuron's binned rates). Parameters: ``{"rule": …}`` plus ``"w0"``
+    a spiking neuron's binned rates). Parameters: ``{"rule": …}`` plus ``"w0"``
     ``(n, …)`` for latent initial weights. ``init_weights``: ``"resample"`` (fresh draws
     of ``circuit.init`` per batch), ``"latent"`` (fitted) or ``"true"`` (``data.w0``).
 
@@ -213,14 +212,18 @@ class ActivityProblem(AbstractProblem):
     def loss(self, params, batch, key):
         idx = jnp.arange(self.data.n) if batch is None else batch
         mse = jnp.mean(self._sq_errors(params, self.data, idx, key, self.init_weights))
-        return mse + self.l1 * self.rule(params).l1(), {"mse": mse}
+        return mse + self.l1 * rule_l1(self.rule(params)), {"mse": mse}
+
+    @property
+    def has_validation(self) -> bool:
+        # latent initial weights: held-out trajectories need known ones to start from
+        v = self.validation
+        return v is not None and not (self.init_weights == "latent" and v.w0 is None)
 
     def validation_loss(self, params):
-        if self.validation is None:
+        if not self.has_validation:
             return None
         v = self.validation
-        if self.init_weights == "latent" and v.w0 is None:
-            return None  # held-out trajectories have no fitted initial weights to start from
         mode = "true" if v.w0 is not None else "resample"
         return jnp.mean(self._sq_errors(params, v, jnp.arange(v.n), jax.random.PRNGKey(1), mode))
 
@@ -292,16 +295,6 @@ def weight_error_over_time(rule, truth, circuit, state, inputs) -> jax.Array:
     return jnp.mean((w_m - w_t) ** 2, axis=tuple(range(1, w_m.ndim)))
 
 
-def _optimizer(cfg: TrajectoryFitConfig) -> Any:
-    """``clip_by_global_norm(clip) → optax.<optimizer>(learning_rate)`` on the rule; for latent
-    initial weights, a lazy per-trajectory Adam (``latent_learning_rate``) beside it."""
-    rule_opt = make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.clip)
-    if cfg.init_weights != "latent":
-        return rule_opt
-    return optax.multi_transform({"rule": rule_opt, "w0": lazy_rows(optax.adam(cfg.latent_learning_rate))},
-                                 {"rule": "rule", "w0": "w0"})
-
-
 def fit_trajectory(
     rule: AbstractRule,
     circuit: AbstractCircuit,
@@ -354,7 +347,9 @@ def fit_trajectory(
         params0 = fit(warm, LBFGS(), params0, steps=cfg.latent_warmup, key=k_lat, select="train",
                       progress="latent w0" if progress else False).params
 
-    strategy = LBFGS() if cfg.solver == "lbfgs" else Gradient(_optimizer(cfg), batch_size=cfg.batch_size)
+    strategy = LBFGS() if cfg.solver == "lbfgs" else Gradient(
+        cfg.optimizer, cfg.learning_rate, cfg.clip, cfg.batch_size,
+        item_params=("w0",) if cfg.init_weights == "latent" else (), item_learning_rate=cfg.latent_learning_rate)
     truth = truth_rule(train)
     trace = {}
     probe = test if (test is not None and test.init_weights is not None) else train

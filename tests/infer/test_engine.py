@@ -1,0 +1,309 @@
+"""The engine's contract, for every (problem, strategy) pair that makes sense:
+
+- a planted optimum is reached (exactly known for a least-squares problem; a planted rule
+  elsewhere — see the per-problem tests);
+- the returned parameters score what the engine says and never worse than the start;
+- a diverging candidate (a loss that is NaN at random steps) leaves finite parameters and
+  is counted;
+- resuming from a checkpoint ends where an uninterrupted run ends (also after ``kill -9``).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from plastinfer.circuits import ChoiceCircuit, PlasticLayer
+from plastinfer.data import ActivityGenerator, covariance_sqrt, simulate, simulate_choices
+from plastinfer.errors import ConfigError
+from plastinfer.infer import (LBFGS, AbstractProblem, Adversarial, AdversarialProblem, ChoiceProblem, Choices,
+                              Evolution, FunctionProblem, Gradient, fit)
+from plastinfer.infer.trajectory import ActivityProblem, Trajectories
+from plastinfer.objectives import FunctionTask, GaussianDatasets
+from plastinfer.rules import Taylor, oja, parse_equation
+
+
+class LeastSquares(AbstractProblem):
+    """``mean_i (a_i · θ − b_i)²`` over items ``i``: the optimum is the least-squares solution."""
+
+    a: jax.Array
+    b: jax.Array
+
+    @property
+    def n_items(self):
+        return self.a.shape[0]
+
+    @property
+    def deterministic(self):
+        return True
+
+    def loss(self, params, batch, key):
+        idx = jnp.arange(self.a.shape[0]) if batch is None else batch
+        r = self.a[idx] @ params["theta"] - self.b[idx]
+        return jnp.mean(r**2), {}
+
+    def log_likelihood(self, params):
+        r = self.a @ params["theta"] - self.b
+        return -0.5 * (jnp.log(2 * jnp.pi) + r**2)
+
+
+class GroupedLeastSquares(LeastSquares):
+    """One independent least-squares fit per group (``a (G, n, d)``)."""
+
+    @property
+    def n_items(self):
+        return 0
+
+    @property
+    def n_groups(self):
+        return self.a.shape[0]
+
+    def loss(self, params, batch, key):
+        r = jnp.einsum("gnd,gd->gn", self.a, params["theta"]) - self.b
+        return jnp.mean(r**2, axis=1), {}
+
+
+class SometimesNaN(AbstractProblem):
+    """Wraps a problem; its loss is NaN at about half of the keys (never in the objective)."""
+
+    inner: AbstractProblem
+
+    @property
+    def n_items(self):
+        return self.inner.n_items
+
+    @property
+    def n_groups(self):
+        return self.inner.n_groups
+
+    @property
+    def deterministic(self):
+        return self.inner.deterministic
+
+    @property
+    def trace_length(self):
+        return self.inner.trace_length
+
+    def real(self, key):
+        return self.inner.real(key)
+
+    def fake(self, params, key):
+        x = self.inner.fake(params, key)
+        return jnp.where(jax.random.bernoulli(jax.random.fold_in(key, 7)), jnp.nan, x)
+
+    def loss(self, params, batch, key):
+        loss, aux = self.inner.loss(params, batch, key)
+        if self.inner.deterministic:  # the key is fixed: NaN at pseudo-random parameter values instead
+            frac = jnp.mod(jnp.abs(jnp.sum(self.inner.coefficients(params))) * 1e4, 1.0)
+            return jnp.where(frac < 0.5, jnp.nan, loss), aux
+        return jnp.where(jax.random.bernoulli(jax.random.fold_in(key, 7)), jnp.nan, loss), aux
+
+    def objective(self, params):
+        return self.inner.objective(params)
+
+    def coefficients(self, params):
+        return self.inner.coefficients(params)
+
+
+def _least_squares(key=0, n=64, d=3):
+    k1, k2 = jax.random.split(jax.random.PRNGKey(key))
+    a = jax.random.normal(k1, (n, d))
+    theta = jnp.array([1.5, -0.5, 0.25])[:d]
+    b = a @ theta + 0.05 * jax.random.normal(k2, (n,))
+    return LeastSquares(a, b), np.linalg.lstsq(np.asarray(a), np.asarray(b), rcond=None)[0]
+
+
+LS_STRATEGIES = {
+    "adam-minibatch": (Gradient("adam", 0.05, batch_size=8), 60),
+    "sgd-full": (Gradient(optax.sgd(0.1)), 200),
+    "lbfgs": (LBFGS(), 20),
+    "cma-es": (Evolution("CMA_ES", population_size=16, sigma_init=0.5), 80),
+}
+
+
+@pytest.mark.parametrize("name", list(LS_STRATEGIES))
+def test_every_strategy_reaches_the_least_squares_optimum(name):
+    problem, optimum = _least_squares()
+    strategy, steps = LS_STRATEGIES[name]
+    p0 = {"theta": jnp.zeros(3)}
+    res = fit(problem, strategy, p0, steps=steps, key=jax.random.PRNGKey(0), chunk=10, progress=False)
+    tol = 0.05 if name == "adam-minibatch" else 2e-3
+    np.testing.assert_allclose(res.params["theta"], optimum, atol=tol)
+    assert float(res.best_score) == pytest.approx(float(problem.objective(res.params)), rel=1e-5)
+    assert res.history["loss"].shape == (steps,) and res.history["coefficients"].shape == (steps // 10 + 1, 3)
+
+
+def test_grouped_fits_are_independent_and_keep_each_groups_best():
+    problem, _ = _least_squares()
+    a = jnp.stack([problem.a, 2 * problem.a])
+    b = jnp.stack([problem.b, -problem.b])
+    grouped = GroupedLeastSquares(a, b)
+    # group 1 starts at its optimum: a large step size must not cost it its start
+    opt1 = np.linalg.lstsq(np.asarray(a[1]), np.asarray(b[1]), rcond=None)[0]
+    p0 = {"theta": jnp.stack([jnp.zeros(3), jnp.asarray(opt1, jnp.float32)])}
+    res = fit(grouped, Gradient("sgd", 0.3), p0, steps=5, progress=False)
+    start = np.asarray(grouped.objective(p0))
+    assert res.best_score.shape == (2,) and np.all(res.best_score <= start + 1e-7)
+    np.testing.assert_allclose(res.params["theta"][1], opt1, atol=1e-5)  # kept its (optimal) start
+    last = np.asarray(grouped.objective(res.last_params))
+    assert last[1] > 10 * start[1] + 1e-3  # the last iterate of group 1 did get worse: selection mattered
+
+
+# ----------------------------------------------------------------------------- real problems
+def _activity(mode="true"):
+    circuit = PlasticLayer(4, 3, "linear", eta=0.05)
+    data = simulate(jax.random.PRNGKey(0), circuit, oja(), 6, 20, input_std=0.5)
+    rule = Taylor.zeros(active=("x1y1w0", "x0y2w1")).with_terms({"x1y1w0": 0.3, "x0y2w1": -0.2})
+    params, static = eqx.partition(rule, eqx.is_inexact_array)
+    prob = ActivityProblem(circuit, static, Trajectories.from_dataset(circuit, data), None, mode, 0.0, None)
+    return prob, prob.initial_params(rule, jax.random.PRNGKey(3))
+
+
+def _choices(per_subject=False):
+    circuit = ChoiceCircuit(readout="two_alternative", trials_per_block=15)
+    data = simulate_choices(jax.random.PRNGKey(4), circuit, parse_equation("x*r"), 3)
+    rule = Taylor.zeros(("x", "w", "r"), active=("x1w0r1", "x0w1r0"))
+    params, static = eqx.partition(rule, eqx.is_inexact_array)
+    if per_subject:
+        params = jax.tree_util.tree_map(lambda a: jnp.stack([a] * 3), params)
+    prob = ChoiceProblem(circuit, static, Choices.from_dataset(circuit, data, jax.random.PRNGKey(1)), None, 1e-3,
+                         per_subject)
+    return prob, params
+
+
+def _function():
+    task = FunctionTask(PlasticLayer(3, 1, "linear", eta=1 / 20, init_std=0.1), GaussianDatasets(3), n_steps=30,
+                        n_datasets=2)
+    rule = Taylor.zeros(active=("x1y1w0", "x0y2w1", "x0y0w1")).with_terms({"x1y1w0": 0.1})
+    params, static = eqx.partition(rule, eqx.is_inexact_array)
+    return FunctionProblem(task, static, 0.0, selection_seed=1), params
+
+
+def _adversarial():
+    gen = ActivityGenerator(PlasticLayer(3, 1, "linear", eta=0.05, init_std=0.1), covariance_sqrt(), n_samples=20,
+                            n_steps=30)
+    data = gen.traces(oja(), jax.random.PRNGKey(0), 10)
+    rule = Taylor.zeros(active=("x1y1w0", "x0y2w1")).with_terms({"x1y1w0": 0.5})
+    params, static = eqx.partition(rule, eqx.is_inexact_array)
+    return AdversarialProblem(gen, static, data, networks=2, select_networks=10), params
+
+
+PAIRS = {
+    "activity-true×adam": (_activity, Gradient("adam", 0.02, batch_size=2)),
+    "activity-resample×adam": (lambda: _activity("resample"), Gradient("adam", 0.02, batch_size=3)),
+    "activity-latent×lbfgs": (lambda: _activity("latent"), LBFGS()),
+    "activity-true×cma": (_activity, Evolution("CMA_ES", population_size=6, sigma_init=0.1)),
+    "choices×adam": (_choices, Gradient("adam", 0.05, batch_size=1)),
+    "choices-per-subject×adam": (lambda: _choices(True), Gradient("adam", 0.05)),
+    "function×gradient": (_function, Gradient("adam", 0.02, clip=1.0)),
+    "function×open-es": (_function, Evolution("Open_ES", population_size=6, sigma_init=0.05, learning_rate=0.05)),
+    "adversarial×gan": (_adversarial, Adversarial(lr_generator=1e-2, lr_discriminator=1e-2, hidden=(16,))),
+    "adversarial×snes": (_adversarial, Evolution("SNES", population_size=6, sigma_init=0.1)),
+}
+STEPS = 6
+
+
+def _max_diff(a, b):
+    return max(float(jnp.max(jnp.abs(x - y))) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
+
+
+@pytest.mark.parametrize("pair", list(PAIRS))
+def test_contract(pair, tmp_path):
+    make, strategy = PAIRS[pair]
+    problem, p0 = make()
+    kw = dict(key=jax.random.PRNGKey(5), chunk=2, progress=False)
+
+    # 1. never worse than the start; the reported score is the returned parameters' score
+    res = fit(problem, strategy, p0, steps=STEPS, checkpoint=tmp_path / "ck.npz", **kw)
+    start = np.asarray(problem.objective(p0))
+    assert np.all(res.best_score <= start + 1e-6)
+    np.testing.assert_allclose(res.best_score, np.asarray(problem.objective(res.params)), rtol=1e-4, atol=1e-6)
+    assert {"loss", "rejected", "step", "objective", "best_loss", "seconds", "coefficients"} <= set(res.history)
+    assert res.history["step"].tolist() == [0, 2, 4, 6]
+
+    # 2. resume: 4 steps, then on to 6 from the checkpoint = 6 steps straight
+    fit(problem, strategy, p0, steps=4, checkpoint=tmp_path / "half.npz", **kw)
+    resumed = fit(problem, strategy, p0, steps=STEPS, checkpoint=tmp_path / "half.npz", resume=True, **kw)
+    assert _max_diff(resumed.last_params, res.last_params) <= 1e-6
+    assert _max_diff(resumed.params, res.params) <= 1e-6
+    assert resumed.history["loss"].shape == res.history["loss"].shape
+
+    # 3. a loss that is NaN at random steps: rejected, parameters stay finite
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        bad = fit(SometimesNaN(problem), strategy, p0, steps=STEPS, **kw)
+    assert bad.rejected > 0 and bad.history["rejected"].sum() == bad.rejected
+    for tree in (bad.params, bad.last_params, bad.state):
+        assert all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree_util.tree_leaves(tree) if eqx.is_inexact_array(a))
+    assert np.all(np.isfinite(bad.history["loss"]))
+
+
+def test_a_checkpoint_from_another_problem_is_refused(tmp_path):
+    problem, p0 = _activity()
+    fit(problem, Gradient("adam", 0.02), p0, steps=1, checkpoint=tmp_path / "ck.npz", progress=False)
+    other, q0 = _function()
+    from plastinfer.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="checkpoint"):
+        fit(other, Gradient("adam", 0.02), q0, steps=2, checkpoint=tmp_path / "ck.npz", resume=True, progress=False)
+
+
+def test_unsupported_pairs_are_clear_errors():
+    problem, p0 = _activity("resample")
+    with pytest.raises(ConfigError, match="deterministic"):
+        fit(problem, LBFGS(), p0, steps=1, progress=False)
+    grouped, g0 = _choices(True)
+    with pytest.raises(ConfigError, match="grouped"):
+        fit(grouped, Evolution("CMA_ES"), g0, steps=1, progress=False)
+    with pytest.raises(ConfigError, match="unknown evolution strategy"):
+        Evolution("CMA-ESS")
+    with pytest.raises(ConfigError, match="optax optimizer"):
+        Gradient("adamm")
+
+
+def test_early_stopping_and_callbacks():
+    problem, _ = _least_squares()
+    seen = []
+    res = fit(problem, Gradient("sgd", 1e-9), {"theta": jnp.zeros(3)}, steps=50, patience=3, progress=False,
+              callbacks=[lambda info: seen.append(info["step"])])
+    assert res.stopped == "patience" and res.steps_run == 4 and seen == [1, 2, 3, 4]
+    res = fit(problem, Gradient("sgd", 0.1), {"theta": jnp.zeros(3)}, steps=50, progress=False,
+              callbacks=[lambda info: info["step"] >= 7])
+    assert res.stopped == "callback" and res.steps_run == 7
+
+
+def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path):
+    """A fit killed by SIGKILL mid-run resumes from its last checkpoint to the same parameters."""
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        import jax
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from test_engine import _activity
+        from plastinfer.infer import Gradient, fit
+        problem, p0 = _activity()
+        def die(info):
+            if info["step"] == 6:
+                os.kill(os.getpid(), signal.SIGKILL)
+        fit(problem, Gradient("adam", 0.02, batch_size=2), p0, steps=10, key=jax.random.PRNGKey(5), chunk=2,
+            checkpoint={str(tmp_path / 'ck.npz')!r}, callbacks=[die], progress=False)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    saved = np.load(tmp_path / "ck.npz")
+    assert int(saved["step"]) == 6
+    problem, p0 = _activity()
+    kw = dict(key=jax.random.PRNGKey(5), chunk=2, progress=False)
+    resumed = fit(problem, Gradient("adam", 0.02, batch_size=2), p0, steps=10, checkpoint=tmp_path / "ck.npz",
+                  resume=True, **kw)
+    straight = fit(problem, Gradient("adam", 0.02, batch_size=2), p0, steps=10, **kw)
+    assert _max_diff(resumed.last_params, straight.last_params) <= 1e-6
+    assert _max_diff(resumed.params, straight.params) <= 1e-6
