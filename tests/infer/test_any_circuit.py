@@ -63,8 +63,8 @@ def test_lif_spike_rule_recovered_from_firing_rates():
     spec = eqx.tree_at(lambda r: r.alpha, spec, True)
     params, static = eqx.partition(start, spec)
     problem = ActivityProblem(lif, static, Trajectories(inputs, rates, jnp.arange(1), w0), init_weights="true")
-    res = fit(problem, Evolution("CMA_ES", population_size=6, sigma_init=0.1), params, steps=12,
+    res = fit(problem, Evolution("CMA_ES", population_size=6, sigma_init=0.1), {"rule": params}, steps=12,
               key=jax.random.PRNGKey(2), progress=False)
-    alpha = float(eqx.combine(res.params, static).a)
+    alpha = float(problem.rule(res.params).a)
     assert abs(alpha - float(truth.a)) < 0.15 * abs(float(truth.a)), (alpha, float(truth.a), float(start.a))
-    assert isinstance(eqx.combine(res.params, static), SpikeTraceRule)
+    assert isinstance(problem.rule(res.params), SpikeTraceRule)

@@ -147,15 +147,16 @@ def test_grouped_fits_are_independent_and_keep_each_groups_best():
     a = jnp.stack([problem.a, 2 * problem.a])
     b = jnp.stack([problem.b, -problem.b])
     grouped = GroupedLeastSquares(a, b)
-    # group 1 starts at its optimum: a large step size must not cost it its start
+    # group 1 (curvature ≈ 8) starts near its optimum, where step size 0.3 makes SGD oscillate
+    # outwards; group 0 (curvature ≈ 2) converges. Each keeps its own best.
     opt1 = np.linalg.lstsq(np.asarray(a[1]), np.asarray(b[1]), rcond=None)[0]
-    p0 = {"theta": jnp.stack([jnp.zeros(3), jnp.asarray(opt1, jnp.float32)])}
-    res = fit(grouped, Gradient("sgd", 0.3), p0, steps=5, progress=False)
+    p0 = {"theta": jnp.stack([jnp.zeros(3), jnp.asarray(opt1 + 0.01, jnp.float32)])}
+    res = fit(grouped, Gradient("sgd", 0.3), p0, steps=8, progress=False)
     start = np.asarray(grouped.objective(p0))
-    assert res.best_score.shape == (2,) and np.all(res.best_score <= start + 1e-7)
-    np.testing.assert_allclose(res.params["theta"][1], opt1, atol=1e-5)  # kept its (optimal) start
     last = np.asarray(grouped.objective(res.last_params))
-    assert last[1] > 10 * start[1] + 1e-3  # the last iterate of group 1 did get worse: selection mattered
+    assert res.best_score.shape == (2,) and last[1] > 10 * start[1]  # group 1's last iterate got worse
+    np.testing.assert_array_equal(res.params["theta"][1], p0["theta"][1])  # … so its start is returned
+    assert res.best_step.tolist()[1] == 0 and res.best_score[0] < 0.01 * start[0]  # group 0 went on improving
 
 
 # ----------------------------------------------------------------------------- real problems
@@ -209,7 +210,7 @@ PAIRS = {
     "adversarial×gan": (_adversarial, Adversarial(lr_generator=1e-2, lr_discriminator=1e-2, hidden=(16,))),
     "adversarial×snes": (_adversarial, Evolution("SNES", population_size=6, sigma_init=0.1)),
 }
-STEPS = 6
+STEPS = 4
 
 
 def _max_diff(a, b):
@@ -218,33 +219,37 @@ def _max_diff(a, b):
 
 @pytest.mark.parametrize("pair", list(PAIRS))
 def test_contract(pair, tmp_path):
+    """On a problem whose loss is NaN at random steps (one compilation per pair): parameters
+    stay finite and the rejections are counted; the result is never worse than the start and
+    scores what the engine reports; resuming from a checkpoint ends where a straight run ends."""
     make, strategy = PAIRS[pair]
-    problem, p0 = make()
+    inner, p0 = make()
+    problem = SometimesNaN(inner)
     kw = dict(key=jax.random.PRNGKey(5), chunk=2, progress=False)
-
-    # 1. never worse than the start; the reported score is the returned parameters' score
-    res = fit(problem, strategy, p0, steps=STEPS, checkpoint=tmp_path / "ck.npz", **kw)
-    start = np.asarray(problem.objective(p0))
-    assert np.all(res.best_score <= start + 1e-6)
-    np.testing.assert_allclose(res.best_score, np.asarray(problem.objective(res.params)), rtol=1e-4, atol=1e-6)
-    assert {"loss", "rejected", "step", "objective", "best_loss", "seconds", "coefficients"} <= set(res.history)
-    assert res.history["step"].tolist() == [0, 2, 4, 6]
-
-    # 2. resume: 4 steps, then on to 6 from the checkpoint = 6 steps straight
-    fit(problem, strategy, p0, steps=4, checkpoint=tmp_path / "half.npz", **kw)
-    resumed = fit(problem, strategy, p0, steps=STEPS, checkpoint=tmp_path / "half.npz", resume=True, **kw)
-    assert _max_diff(resumed.last_params, res.last_params) <= 1e-6
-    assert _max_diff(resumed.params, res.params) <= 1e-6
-    assert resumed.history["loss"].shape == res.history["loss"].shape
-
-    # 3. a loss that is NaN at random steps: rejected, parameters stay finite
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        bad = fit(SometimesNaN(problem), strategy, p0, steps=STEPS, **kw)
-    assert bad.rejected > 0 and bad.history["rejected"].sum() == bad.rejected
-    for tree in (bad.params, bad.last_params, bad.state):
+        res = fit(problem, strategy, p0, steps=STEPS, **kw)
+        fit(problem, strategy, p0, steps=STEPS - 2, checkpoint=tmp_path / "half.npz", **kw)
+        resumed = fit(problem, strategy, p0, steps=STEPS, checkpoint=tmp_path / "half.npz", resume=True, **kw)
+
+    # 1. divergence: rejected and counted, never a NaN in parameters or optimizer state
+    assert res.rejected > 0 and res.history["rejected"].sum() == res.rejected
+    for tree in (res.params, res.last_params):
         assert all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree_util.tree_leaves(tree) if eqx.is_inexact_array(a))
-    assert np.all(np.isfinite(bad.history["loss"]))
+    assert not any(bool(jnp.any(jnp.isnan(a))) for a in jax.tree_util.tree_leaves(res.state) if eqx.is_inexact_array(a))
+    assert np.all(np.isfinite(res.history["loss"]))
+
+    # 2. never worse than the start; the reported score is the returned parameters' score
+    start = np.asarray(inner.objective(p0))
+    assert np.all(res.best_score <= start + 1e-6)
+    np.testing.assert_allclose(res.best_score, np.asarray(inner.objective(res.params)), rtol=1e-4, atol=1e-6)
+    assert {"loss", "rejected", "step", "objective", "best_loss", "seconds", "coefficients"} <= set(res.history)
+    assert res.history["step"].tolist() == list(range(0, STEPS + 1, 2))
+
+    # 3. resume: on from the checkpoint = straight through
+    assert _max_diff(resumed.last_params, res.last_params) <= 1e-6
+    assert _max_diff(resumed.params, res.params) <= 1e-6
+    np.testing.assert_array_equal(resumed.history["loss"], res.history["loss"])
 
 
 def test_a_checkpoint_from_another_problem_is_refused(tmp_path):
@@ -273,9 +278,9 @@ def test_unsupported_pairs_are_clear_errors():
 def test_early_stopping_and_callbacks():
     problem, _ = _least_squares()
     seen = []
-    res = fit(problem, Gradient("sgd", 1e-9), {"theta": jnp.zeros(3)}, steps=50, patience=3, progress=False,
+    res = fit(problem, Gradient(optax.sgd(0.0)), {"theta": jnp.zeros(3)}, steps=50, patience=3, progress=False,
               callbacks=[lambda info: seen.append(info["step"])])
-    assert res.stopped == "patience" and res.steps_run == 4 and seen == [1, 2, 3, 4]
+    assert res.stopped == "patience" and res.steps_run == 3 and seen == [1, 2, 3]
     res = fit(problem, Gradient("sgd", 0.1), {"theta": jnp.zeros(3)}, steps=50, progress=False,
               callbacks=[lambda info: info["step"] >= 7])
     assert res.stopped == "callback" and res.steps_run == 7

@@ -160,6 +160,7 @@ def fit(
     if select == "validation" and not validated:
         raise ConfigError("fit: select='validation' but the problem has no validation data")
     state = strategy.init(problem, params0, k_state)
+    fingerprint = _fingerprint(problem, strategy, (params0, state))
 
     history: dict[str, list] = {}
     start = 0
@@ -169,7 +170,7 @@ def fit(
     resumed = False
     if resume and ckpt is not None and ckpt.exists():
         params, state, best_params, best, best_step, start, history = _load_checkpoint(
-            ckpt, (params0, state, params0))
+            ckpt, (params0, state, params0), fingerprint)
         resumed = True
     t_start = time.perf_counter()
     elapsed0 = float(history["seconds"][-1]) if resumed and history.get("seconds") else 0.0
@@ -235,7 +236,7 @@ def fit(
                 record_eval(step, obj, val, coef)
                 info.update(objective=obj, best_loss=best)
                 if ckpt is not None and (len(history["step"]) % checkpoint_every == 0 or step >= steps):
-                    _save_checkpoint(ckpt, (params, state, best_params), best, best_step, step, history)
+                    _save_checkpoint(ckpt, (params, state, best_params), best, best_step, step, history, fingerprint)
             if bar is not None:
                 bar.update(n)
                 rej = int(np.sum(history.get("rejected", [0])))
@@ -262,7 +263,7 @@ def fit(
             best_step = np.where(improved, step, best_step)
         record_eval(step, obj, val, coef)
         if ckpt is not None:
-            _save_checkpoint(ckpt, (params, state, best_params), best, best_step, step, history)
+            _save_checkpoint(ckpt, (params, state, best_params), best, best_step, step, history, fingerprint)
 
     hist = {k: np.asarray(v) for k, v in history.items()}
     rejected = int(np.sum(hist["rejected"])) if "rejected" in hist else 0
@@ -294,9 +295,15 @@ def _bar(progress, total, initial):
 
 
 # ----------------------------------------------------------------------------- checkpoints
-def _save_checkpoint(path: Path, trees, best, best_step, step, history) -> None:
+def _fingerprint(problem, strategy, trees) -> str:
+    """What a checkpoint must match: the problem's and strategy's types and the trees' structure."""
+    return f"{type(problem).__name__}|{type(strategy).__name__}|{jax.tree_util.tree_structure(trees)}"
+
+
+def _save_checkpoint(path: Path, trees, best, best_step, step, history, fingerprint: str) -> None:
     leaves = jax.tree_util.tree_leaves(trees)
     arrays = {f"leaf_{i:05d}": np.asarray(v) for i, v in enumerate(leaves)}
+    arrays["fingerprint"] = np.frombuffer(fingerprint.encode(), np.uint8)
     arrays["best"] = np.asarray(best)
     arrays["best_step"] = np.asarray(best_step)
     arrays["step"] = np.asarray(step)
@@ -306,7 +313,7 @@ def _save_checkpoint(path: Path, trees, best, best_step, step, history) -> None:
     atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
-def _load_checkpoint(path: Path, template):
+def _load_checkpoint(path: Path, template, fingerprint: str):
     """Restore ``(params, state, best_params)`` into ``template``'s structure; refuse a
     checkpoint whose arrays do not match (a changed config or problem)."""
     try:
@@ -314,6 +321,10 @@ def _load_checkpoint(path: Path, template):
     except (OSError, ValueError) as err:
         raise DatasetError(f"{path}: not a readable checkpoint ({err})") from None
     with npz:
+        if "fingerprint" not in npz.files or npz["fingerprint"].tobytes().decode() != fingerprint:
+            kind = npz["fingerprint"].tobytes().decode().split("|")[:2] if "fingerprint" in npz.files else "?"
+            raise DatasetError(f"{path}: this checkpoint belongs to another fit ({'/'.join(kind)}), not this "
+                               f"{'/'.join(fingerprint.split('|')[:2])} with these parameters")
         leaves, treedef = jax.tree_util.tree_flatten(template)
         saved = sorted(k for k in npz.files if k.startswith("leaf_"))
         if len(saved) != len(leaves):

@@ -236,7 +236,9 @@ class LBFGS(AbstractStrategy):
         v, grad = optax.value_and_grad_from_state(value)(params, state=state)
         updates, new_state = self._opt().update(grad, state, params, value=v, grad=grad, value_fn=value)
         new_params = optax.apply_updates(params, updates)
-        ok = _ok(v) & _all_finite(new_params) & _all_finite(new_state)
+        no_nan = jnp.all(jnp.stack([~jnp.any(jnp.isnan(a)) for a in jax.tree_util.tree_leaves(new_state)
+                                    if eqx.is_inexact_array(a)]))  # its initial value slot holds +inf
+        ok = _ok(v) & _all_finite(new_params) & no_nan
         return (_where(ok, new_params, params), _where(ok, new_state, state),
                 {"loss": jnp.where(_ok(v), v, DIVERGED), "rejected": (~ok).astype(jnp.int32)})
 
