@@ -22,7 +22,8 @@ import numpy as np
 
 from plastinfer.analysis import activity_distance
 from plastinfer.runs import machine
-from plastinfer.experiments.ramesh import FIG2_FULL, oja_generator
+from plastinfer.data import ActivityGenerator, covariance_sqrt
+from plastinfer.circuits import PlasticLayer
 from plastinfer.infer import AdversarialConfig, adversarial_fit
 from plastinfer.rules import MLPRule, oja
 
@@ -32,8 +33,12 @@ def main() -> None:
     p.add_argument("--max-steps", type=int, default=3000)
     a = p.parse_args()
     print(f"machine: {json.dumps(machine())}")
-    s = FIG2_FULL
-    gen = oja_generator()
+    # Ramesh et al. Fig. 2 (our full protocol: plastinfer reproduce ramesh-fig2): a 3 → 1 linear layer,
+    # η = 0.05, initial weights N(0, 0.1²), input covariance eigenvalues 1, 0.5, 0.25
+    s = dict(networks=4, lr_generator=1e-3, lr_discriminator=1e-3, data_networks=200, held_out_networks=100,
+             width=10, depth=2)
+    gen = ActivityGenerator(PlasticLayer(3, 1, "linear", eta=0.05, init_std=0.1), covariance_sqrt((1.0, 0.5, 0.25)),
+                            n_samples=100, n_steps=200)
     k_data, k_held, k_fresh, k_eval, k_rule = jax.random.split(jax.random.PRNGKey(2023), 5)
     data = np.asarray(gen.traces(oja(), k_data, s["data_networks"]))
     held = np.asarray(gen.traces(oja(), k_held, s["held_out_networks"]))

@@ -1,105 +1,77 @@
 """plastinfer: infer synaptic plasticity rules from activity, behaviour and function (JAX).
 
-The public API; everything else is private. See the README for a tour.
+The public API, by group (each group is also a subpackage: ``plastinfer.rules``, …);
+everything else is private. See the README for a tour.
+
+- **rules** — how a synapse changes: :class:`Taylor`, :class:`MLPRule`, sums,
+  :class:`Frozen`, semi-global and global MLPs, :class:`SpikeTraceRule`, named rules,
+  :func:`parse_equation`, specs (:func:`rule_from_spec`, :func:`rule_to_spec`).
+- **circuits** — plastic networks in discrete time: :class:`PlasticLayer`,
+  :class:`ChoiceCircuit`, :class:`LateralNetwork`, :class:`LIFNeuron`; :func:`rollout`.
+- **data** — :class:`Dataset`, :class:`ChoiceDataset`, loaders, simulators,
+  :class:`ActivityGenerator`.
+- **objectives** — what a circuit should compute: :class:`FunctionTask`,
+  :class:`SpikingTask`.
+- **infer** — the engine :func:`fit` (problems × strategies) and the fitters
+  :func:`fit_trajectory`, :func:`fit_choices`, :func:`meta_fit`, :func:`adversarial_fit`.
+- **analysis** — R², deviance, angles, portraits, comparisons.
+- **identify** — which learning rule trained a network (Nayebi et al. 2020).
+- **runs** — run folders: :func:`load_rule`, :func:`save_rule`, :func:`write_run`.
+- **errors** — one error type per kind of user mistake.
 """
 
-from .analysis import rule_angle, coefficient_conditioning, paired_comparison, percent_deviance_explained, r2_score, compare_rules, comparison_markdown
-from .circuits import LateralNetwork, ChoiceCircuit, AbstractCircuit, LayerInput, LayerState, PlasticLayer, circuit_from_spec, rollout, rollouts
-from .data import ChoiceDataset, Dataset, load_choice_csv, load_fly_folders, simulate, simulate_choices
-from .infer import ActivityGenerator, AdversarialConfig, adversarial_fit, MetaConfig, meta_fit, evaluate_meta, ChoiceFitConfig, evaluate_choices, fit_choices, FitResult, TrajectoryFitConfig, evaluate, fit_trajectory
-from .runs import load_rule
+# rules
+from .rules import (AbstractRule, Frozen, GlobalMLPRule, MLPRule, RuleSum, SemiGlobalMLPRule, SpikeTraceRule, Taylor,
+                    anti_hebb, hebb, known_rule, oja, parse_equation, rule_from_spec, rule_to_spec, vogels_istdp)
+# circuits
+from .circuits import (AbstractCircuit, ChoiceCircuit, InputProtocol, LateralNetwork, LayerInput, LayerState,
+                       LIFNeuron, PlasticLayer, circuit_from_spec, lif_realisation, rollout, rollouts, simulate_lif)
+# data
+from .data import (ActivityGenerator, ChoiceDataset, Dataset, covariance_sqrt, load_choice_csv, load_fly_folders,
+                   simulate, simulate_choices)
+# objectives
 from .objectives import FunctionTask, GaussianDatasets, SpikingTask, pc_distance
-from .circuits import LIFNeuron, InputProtocol, simulate_lif
-from .identify import LearnerConfig, Measurement, PopulationSpec, generate_population, load_population, feature_matrix, score_splits, score_holdouts, rf_importances, subsample_trajectory
-from .rules import (
-    AbstractRule,
-    MLPRule,
-    RuleSum,
-    Frozen,
-    GlobalMLPRule,
-    SemiGlobalMLPRule,
-    SpikeTraceRule,
-    Taylor,
-    anti_hebb,
-    hebb,
-    known_rule,
-    oja,
-    parse_equation,
-    rule_from_spec,
-    rule_to_spec,
-    vogels_istdp,
-)
+# infer: the engine, its problems and strategies, and the fitters
+from .infer import (LBFGS, AbstractProblem, AbstractStrategy, ActivityProblem, Adversarial, AdversarialConfig,
+                    AdversarialProblem, ChoiceFitConfig, ChoiceProblem, EngineResult, Evolution, FitResult,
+                    FunctionProblem, Gradient, MetaConfig, TrajectoryFitConfig, adversarial_fit, evaluate,
+                    evaluate_choices, evaluate_meta, fit, fit_choices, fit_trajectory, meta_fit)
+# analysis
+from .analysis import (coefficient_conditioning, compare_rules, comparison_markdown, paired_comparison,
+                       percent_deviance_explained, r2_score, rule_angle)
+# identify
+from .identify import (LearnerConfig, Measurement, PopulationSpec, feature_matrix, generate_population,
+                       load_population, rf_importances, score_holdouts, score_splits, subsample_trajectory)
+# runs and errors
+from .runs import load_rule, save_rule, write_run
+from .errors import ConfigError, DatasetError, PlastinferInputError
+from .runs import RunExistsError
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AbstractRule",
-    "Taylor",
-    "MLPRule",
-    "RuleSum",
-    "Frozen",
-    "oja",
-    "hebb",
-    "anti_hebb",
-    "known_rule",
-    "rule_from_spec",
-    "parse_equation",
-    "rule_to_spec",
-    "AbstractCircuit",
-    "PlasticLayer",
-    "LayerState",
-    "LayerInput",
-    "rollout",
-    "rollouts",
-    "circuit_from_spec",
-    "Dataset",
-    "simulate",
-    "TrajectoryFitConfig",
-    "fit_trajectory",
-    "evaluate",
-    "FitResult",
-    "load_rule",
-    "r2_score",
-    "compare_rules",
-    "LearnerConfig",
-    "PopulationSpec",
-    "generate_population",
-    "load_population",
-    "feature_matrix",
-    "score_splits",
-    "score_holdouts",
-    "Measurement",
-    "rf_importances",
-    "subsample_trajectory",
-    "comparison_markdown",
-    "coefficient_conditioning",
-    "ChoiceCircuit",
-    "ChoiceDataset",
-    "load_fly_folders",
-    "load_choice_csv",
-    "simulate_choices",
-    "ChoiceFitConfig",
-    "fit_choices",
-    "evaluate_choices",
-    "percent_deviance_explained",
-    "paired_comparison",
-    "LateralNetwork",
-    "FunctionTask",
-    "GaussianDatasets",
-    "pc_distance",
-    "MetaConfig",
-    "meta_fit",
-    "evaluate_meta",
-    "rule_angle",
-    "LIFNeuron",
-    "InputProtocol",
-    "simulate_lif",
-    "SpikingTask",
-    "SpikeTraceRule",
-    "vogels_istdp",
-    "ActivityGenerator",
-    "AdversarialConfig",
-    "adversarial_fit",
-    "SemiGlobalMLPRule",
-    "GlobalMLPRule",
+    # rules
+    "AbstractRule", "Taylor", "MLPRule", "RuleSum", "Frozen", "SemiGlobalMLPRule", "GlobalMLPRule", "SpikeTraceRule",
+    "oja", "hebb", "anti_hebb", "vogels_istdp", "known_rule", "parse_equation", "rule_from_spec", "rule_to_spec",
+    # circuits
+    "AbstractCircuit", "PlasticLayer", "LayerState", "LayerInput", "ChoiceCircuit", "LateralNetwork", "LIFNeuron",
+    "InputProtocol", "lif_realisation", "simulate_lif", "rollout", "rollouts", "circuit_from_spec",
+    # data
+    "Dataset", "ChoiceDataset", "simulate", "simulate_choices", "load_fly_folders", "load_choice_csv",
+    "ActivityGenerator", "covariance_sqrt",
+    # objectives
+    "FunctionTask", "GaussianDatasets", "SpikingTask", "pc_distance",
+    # infer
+    "fit", "EngineResult", "FitResult", "AbstractProblem", "AbstractStrategy", "ActivityProblem", "ChoiceProblem",
+    "FunctionProblem", "AdversarialProblem", "Gradient", "LBFGS", "Evolution", "Adversarial",
+    "TrajectoryFitConfig", "fit_trajectory", "evaluate", "ChoiceFitConfig", "fit_choices", "evaluate_choices",
+    "MetaConfig", "meta_fit", "evaluate_meta", "AdversarialConfig", "adversarial_fit",
+    # analysis
+    "r2_score", "percent_deviance_explained", "paired_comparison", "rule_angle", "coefficient_conditioning",
+    "compare_rules", "comparison_markdown",
+    # identify
+    "LearnerConfig", "PopulationSpec", "Measurement", "generate_population", "load_population", "feature_matrix",
+    "score_splits", "score_holdouts", "rf_importances", "subsample_trajectory",
+    # runs, errors
+    "load_rule", "save_rule", "write_run", "PlastinferInputError", "DatasetError", "ConfigError", "RunExistsError",
 ]

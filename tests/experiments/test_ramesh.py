@@ -29,11 +29,15 @@ def test_fig3_compares_gan_and_mse_rules_on_every_setting(tmp_path, monkeypatch)
     table = res["comparison"]
     assert set(table) == {"Oja (truth)", "GAN, noisy data", "GAN, 39-input data", "MSE, noisy data", "MSE, clean data",
                           "MSE, noisy data, unknown w0"}
-    assert all(v >= 0 for m in res["rule_mismatch_on_oja_states"].values() for v in m.values())
+    mism = [v for m in res["rule_mismatch_on_oja_states"].values() for v in m.values()]
+    assert all(np.isfinite(v) and v > 0 for v in mism)  # three barely trained MLPs are not Oja …
+    import jax
+    from plastinfer.rules import oja
+    assert ramesh.rule_mismatch(oja(), ramesh.oja_generator(), jax.random.PRNGKey(0), 2) == 0.0  # … Oja is
     # every local rule runs on every setting, and the truth's row is the sampling floor per setting
     for name, row in table.items():
         for test in ("clean 3-input", "noisy 3-input", "39-input"):
-            assert row[test]["w1_mean"] >= 0 and np.isfinite(row[test]["pc1_final"])
+            assert np.isfinite(row[test]["w1_mean"]) and np.isfinite(row[test]["pc1_final"])
     for test, floor in res["floors_w1_mean"].items():
         assert table["Oja (truth)"][test]["w1_mean"] < 3 * floor + 0.05
     payload = json.loads((tmp_path / "metrics.json").read_text())

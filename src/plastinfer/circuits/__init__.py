@@ -13,6 +13,6 @@ __all__ = ["AbstractCircuit", "rollout", "rollouts", "PlasticLayer", "LayerState
            "LIFNeuron", "LIFState", "LIFRecord", "SpikeInput", "InputProtocol", "input_spikes", "simulate_lif",
            "LIFInput", "lif_realisation"]
 
-from ._spec import circuit_from_spec  # noqa: E402
+from ._spec import CIRCUIT_KINDS, circuit_from_spec, circuit_to_spec  # noqa: E402
 
-__all__ += ["circuit_from_spec"]
+__all__ += ["circuit_from_spec", "circuit_to_spec", "CIRCUIT_KINDS"]

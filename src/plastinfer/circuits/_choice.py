@@ -238,18 +238,7 @@ class ChoiceCircuit(AbstractCircuit):
         return new, rec
 
     def config(self) -> dict:
-        return {
-            "kind": "choice",
-            "n_in": self.n_in,
-            "n_hidden": self.n_hidden,
-            "readout": self.readout,
-            "nonlinearity": self.nonlinearity,
-            "readout_gain": self.readout_gain,
-            "eta": self.eta,
-            "init_std": self.init_std,
-            "odor_mean": self.odor_mean,
-            "odor_noise_std": self.odor_noise_std,
-            "window": self.window,
-            "blocks": [list(b) for b in self.blocks],
-            "trials_per_block": self.trials_per_block,
-        }
+        """Every setting, with ``kind``: :func:`circuit_from_spec` rebuilds this circuit."""
+        from ._spec import circuit_to_spec
+
+        return circuit_to_spec(self)

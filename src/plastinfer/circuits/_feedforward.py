@@ -97,12 +97,7 @@ class PlasticLayer(AbstractCircuit):
         return LayerState(w), LayerRecord(y, w if record_weights else None)
 
     def config(self) -> dict:
-        return {
-            "kind": "plastic_layer",
-            "n_in": self.n_in,
-            "n_out": self.n_out,
-            "nonlinearity": self.nonlinearity,
-            "eta": self.eta,
-            "init_std": self.init_std,
-            "w_max": self.w_max,
-        }
+        """Every setting, with ``kind``: :func:`circuit_from_spec` rebuilds this circuit."""
+        from ._spec import circuit_to_spec
+
+        return circuit_to_spec(self)

@@ -114,5 +114,7 @@ class LateralNetwork(AbstractCircuit):
         return LateralState(w, w_lat), rec
 
     def config(self) -> dict:
-        return {"kind": "lateral_network", "n_in": self.n_in, "n_out": self.n_out, "eta": self.eta,
-                "eta_lateral": self.eta_lateral, "init_std": self.init_std, "w_max": self.w_max}
+        """Every setting, with ``kind``: :func:`circuit_from_spec` rebuilds this circuit."""
+        from ._spec import circuit_to_spec
+
+        return circuit_to_spec(self)

@@ -219,9 +219,10 @@ class LIFNeuron(AbstractCircuit):
         return out.spikes[:, None] / bin_s, (out.w if record_weights else None)
 
     def config(self) -> dict:
-        return {"kind": "lif_neuron", "n_groups": self.n_groups, "n_exc_per_group": self.n_exc_per_group,
-                "n_inh_per_group": self.n_inh_per_group, "dt": self.dt, "w_init_max": self.w_init_max,
-                "w_max": self.w_max}
+        """Every setting, with ``kind``: :func:`circuit_from_spec` rebuilds this circuit."""
+        from ._spec import circuit_to_spec
+
+        return circuit_to_spec(self)
 
 
 class LIFRecord(NamedTuple):

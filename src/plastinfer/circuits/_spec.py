@@ -1,39 +1,80 @@
-"""Circuits from plain dicts (TOML configs, JSON headers)."""
+"""Circuits to and from plain dicts (TOML configs, JSON headers): every circuit round-trips."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError
 from ._base import AbstractCircuit
+from ._choice import ChoiceCircuit
 from ._feedforward import PlasticLayer
+from ._lateral import LateralNetwork
+from ._lif import LIFNeuron
 
-_LAYER_KEYS = {"kind", "n_in", "n_out", "nonlinearity", "eta", "init_std", "w_max"}
+#: ``kind`` names of the circuits a config can describe.
+CIRCUIT_KINDS: dict[str, type[AbstractCircuit]] = {
+    "plastic_layer": PlasticLayer, "choice": ChoiceCircuit, "lateral_network": LateralNetwork, "lif_neuron": LIFNeuron}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (tuple, list)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def circuit_to_spec(circuit: AbstractCircuit) -> dict[str, Any]:
+    """Every static setting of ``circuit`` with its ``kind``: ``circuit_from_spec`` of it builds an
+    identical circuit."""
+    kind = next((k for k, cls in CIRCUIT_KINDS.items() if type(circuit) is cls), None)
+    if kind is None:
+        raise ConfigError(f"circuit: no spec for {type(circuit).__name__}")
+    return {"kind": kind, **{f.name: _plain(getattr(circuit, f.name)) for f in dataclasses.fields(circuit)}}
+
+
+def _convert(value: Any, default: Any, name: str) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"circuit: {name} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, int) and not isinstance(default, bool):
+        if isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"circuit: {name} must be an integer, got {value!r}")
+        return int(value)
+    if isinstance(default, float) or (default is None and isinstance(value, (int, float))):
+        return float(value)
+    if isinstance(default, tuple):
+        return tuple(tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else v for v in value)
+    return value
 
 
 def circuit_from_spec(spec: Mapping[str, Any]) -> AbstractCircuit:
-    """``{"kind": "plastic_layer", "n_in": 100, "n_out": 1000, "nonlinearity": "sigmoid", "eta": 1.0}``."""
+    """Build a circuit from ``{"kind": …, field: value, …}``: ``kind`` one of
+    :data:`CIRCUIT_KINDS` (default ``"plastic_layer"``), the other keys the circuit's fields
+    (e.g. ``{"kind": "plastic_layer", "n_in": 100, "n_out": 1000, "nonlinearity": "sigmoid",
+    "eta": 1.0}``); missing fields take their defaults, unknown ones are an error."""
     if not isinstance(spec, Mapping):
         raise ConfigError(f"circuit: expected a table, got {type(spec).__name__}")
     kind = spec.get("kind", "plastic_layer")
-    if kind == "plastic_layer":
-        unknown = set(spec) - _LAYER_KEYS
-        if unknown:
-            raise ConfigError(f"circuit: unknown key(s) {sorted(unknown)} for kind 'plastic_layer'")
-        for required in ("n_in", "n_out"):
-            if required not in spec:
-                raise ConfigError(f"circuit: missing key {required!r}")
-        try:
-            init_std = spec.get("init_std")
-            return PlasticLayer(
-                int(spec["n_in"]),
-                int(spec["n_out"]),
-                str(spec.get("nonlinearity", "sigmoid")),
-                float(spec.get("eta", 1.0)),
-                None if init_std is None else float(init_std),
-                float(spec.get("w_max", 1e4)),
-            )
-        except (ValueError, TypeError) as err:
-            raise ConfigError(f"circuit: {err}") from None
-    raise ConfigError(f"circuit: unknown kind {kind!r}; available: 'plastic_layer'")
+    if kind not in CIRCUIT_KINDS:
+        raise ConfigError(f"circuit: unknown kind {kind!r}; available: {sorted(CIRCUIT_KINDS)}")
+    cls = CIRCUIT_KINDS[kind]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(spec) - set(fields) - {"kind"}
+    if unknown:
+        raise ConfigError(f"circuit: unknown key(s) {sorted(unknown)} for kind {kind!r}; allowed: {sorted(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in spec and spec[name] is not None:
+            default = f.default if f.default is not dataclasses.MISSING else None
+            try:
+                kwargs[name] = _convert(spec[name], default, name)
+            except (TypeError, ValueError) as err:
+                raise ConfigError(f"circuit: {name}: {err}") from None
+        elif f.default is dataclasses.MISSING:
+            raise ConfigError(f"circuit: missing key {name!r} for kind {kind!r}")
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"circuit: {err}") from None

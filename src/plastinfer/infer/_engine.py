@@ -14,8 +14,8 @@ between chunks on the host:
   optimizer state unchanged; evolution strategies score such a candidate as diverged),
   and the count is logged and printed;
 - records **one history format** for every method (``loss`` and ``rejected`` per step,
-  the strategy's own per-step diagnostics, and at every evaluation ``step``,
-  ``objective``, ``best_loss``, ``val_loss``, ``seconds`` and ``coefficients``);
+  the strategy's own per-step diagnostics; ``step``, ``seconds`` and ``coefficients`` per
+  chunk; ``eval_step``, ``objective``, ``best_loss`` and ``val_loss`` per evaluation);
 - writes an atomic **checkpoint** (``.npz``, nothing pickled) that ``resume=True`` picks
   up: every step's key is ``fold_in(key, step)``, so a resumed run ends at the same
   parameters as an uninterrupted one;
@@ -54,9 +54,9 @@ class EngineResult:
     - ``params``: the best parameters (by ``select``; ``params0`` if nothing beat it);
     - ``last_params``: the parameters after the last step;
     - ``best_score``: their score (``(n_groups,)`` for grouped problems); ``best_step``;
-    - ``history``: per step ``loss``, ``rejected`` and the strategy's diagnostics; per
-      evaluation ``step``, ``objective``, ``best_loss``, ``val_loss`` (when validated),
-      ``seconds``, ``coefficients``;
+    - ``history``: per step ``loss``, ``rejected`` and the strategy's diagnostics; per chunk
+      (and at the start) ``step``, ``seconds``, ``coefficients`` and any ``trace``; per
+      evaluation ``eval_step``, ``objective``, ``best_loss``, ``val_loss`` (when validated);
     - ``steps_run``, ``stopped`` (``"steps"``, ``"callback"`` or ``"patience"``),
       ``rejected`` (total rejected steps), ``seconds``, ``first_chunk_seconds``
       (compilation + first chunk), ``state`` (the strategy's final state).
@@ -79,6 +79,10 @@ class EngineResult:
 def _run_chunk(problem, strategy, params, state, key, steps):
     """``len(steps)`` strategy steps in one ``lax.scan``; step ``s`` uses ``fold_in(key, s)``."""
 
+    if steps.shape[0] == 1:  # no loop: XLA's CPU backend runs some ops (dots, convolutions) slower in loop bodies
+        params, state, info = strategy.step(problem, params, state, jax.random.fold_in(key, steps[0]))
+        return params, state, jax.tree_util.tree_map(lambda a: a[None], info)
+
     def body(carry, s):
         p, st = carry
         p, st, info = strategy.step(problem, p, st, jax.random.fold_in(key, s))
@@ -92,7 +96,12 @@ def _run_chunk(problem, strategy, params, state, key, steps):
 def _scores(problem, params, validated: bool):
     obj = problem.objective(params)
     val = problem.validation_loss(params) if validated else None
-    return obj, val, problem.coefficients(params)
+    return obj, val
+
+
+@eqx.filter_jit
+def _coefficients(problem, params):
+    return problem.coefficients(params)
 
 
 def _clean(score: np.ndarray) -> np.ndarray:
@@ -132,8 +141,9 @@ def fit(
     """Fit ``problem`` with ``strategy`` from ``params0`` for ``steps`` steps.
 
     - ``chunk``: steps per jitted ``lax.scan`` between host visits (callbacks, progress,
-      best-so-far bookkeeping); ``eval_every``: chunks between evaluations of the
-      objective (the start and the end are always evaluated);
+      coefficient trace); ``eval_every``: chunks between scorings of the objective for the
+      best-so-far parameters (the start and the end are always scored; each scoring costs a
+      forward pass over all items);
     - ``select``: which score keeps the best parameters — ``"auto"`` (validation loss if the
       problem has one, else the training objective), ``"train"``, ``"validation"`` or
       ``"last"`` (no selection: the last parameters);
@@ -177,27 +187,44 @@ def fit(
 
     traced = {k: jax.jit(f) for k, f in (trace or {}).items()}
 
-    def evaluate(p) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        obj, val, coef = _scores(problem, p, validated)
+    def record_row(step: int, p) -> None:
+        """Every chunk: the step, wall time, coefficients and extra traces (cheap)."""
+        history.setdefault("step", []).append(step)
+        history.setdefault("seconds", []).append(elapsed0 + time.perf_counter() - t_start)
+        history.setdefault("coefficients", []).append(np.asarray(_coefficients(problem, p)))
         for k, f in traced.items():
             history.setdefault(k, []).append(np.asarray(f(p)))
-        return (_clean(np.asarray(obj, np.float64)), None if val is None else _clean(np.asarray(val, np.float64)),
-                np.asarray(coef))
 
-    def record_eval(step, obj, val, coef):
-        history.setdefault("step", []).append(step)
+    def score(p) -> tuple[np.ndarray, np.ndarray | None]:
+        obj, val = _scores(problem, p, validated)
+        return _clean(np.asarray(obj, np.float64)), None if val is None else _clean(np.asarray(val, np.float64))
+
+    def record_score(step: int, obj, val) -> None:
+        history.setdefault("eval_step", []).append(step)
         history.setdefault("objective", []).append(obj)
         if val is not None:
             history.setdefault("val_loss", []).append(val)
-        history.setdefault("best_loss", []).append(best.copy())
-        history.setdefault("seconds", []).append(elapsed0 + time.perf_counter() - t_start)
-        history.setdefault("coefficients", []).append(coef)
+        history.setdefault("best_loss", []).append(np.asarray(best).copy())
+
+    def consider(step: int, p) -> bool:
+        """Score ``p``; keep it where it beats the best so far. Returns whether anything improved."""
+        nonlocal best, best_params, best_step
+        obj, val = score(p)
+        sc = obj if val is None else val
+        improved = np.ones(np.shape(sc), bool) if select == "last" else sc < best
+        if np.any(improved):
+            best_params = _select_tree(improved, p, best_params, grouped)
+            best = np.where(improved, sc, best)
+            best_step = np.where(improved, step, best_step)
+        record_score(step, obj, val)
+        return bool(np.any(improved))
 
     if not resumed:
-        obj, val, coef = evaluate(params0)
-        best = (val if val is not None else obj) if select != "last" else obj
+        record_row(0, params0)
+        obj, val = score(params0)
+        best = val if val is not None else obj
         best_step = np.zeros(np.shape(best), np.int64)
-        record_eval(0, obj, val, coef)
+        record_score(0, obj, val)
 
     bar = _bar(progress, steps, start)
     stopped = "steps"
@@ -218,24 +245,12 @@ def fit(
             n_chunk += 1
             for k, v in infos.items():
                 history.setdefault(k, []).extend(list(v))
+            record_row(step, params)
             info: dict[str, Any] = {"step": step, "loss": float(np.mean(infos["loss"][-1])), "params": params}
             if n_chunk % eval_every == 0 or step >= steps:
-                obj, val, coef = evaluate(params)
-                score = obj if val is None else val
-                if select == "last":
-                    improved = np.ones(np.shape(score), bool)
-                else:
-                    improved = score < best
-                if np.any(improved):
-                    best_params = _select_tree(improved, params, best_params, grouped)
-                    best = np.where(improved, score, best)
-                    best_step = np.where(improved, step, best_step)
-                    since_improved = 0
-                else:
-                    since_improved += 1
-                record_eval(step, obj, val, coef)
-                info.update(objective=obj, best_loss=best)
-                if ckpt is not None and (len(history["step"]) % checkpoint_every == 0 or step >= steps):
+                since_improved = 0 if consider(step, params) else since_improved + 1
+                info.update(objective=history["objective"][-1], best_loss=best)
+                if ckpt is not None and (len(history["eval_step"]) % checkpoint_every == 0 or step >= steps):
                     _save_checkpoint(ckpt, (params, state, best_params), best, best_step, step, history, fingerprint)
             if bar is not None:
                 bar.update(n)
@@ -253,15 +268,8 @@ def fit(
     finally:
         if bar is not None:
             bar.close()
-    if stopped != "steps" and (not history.get("step") or history["step"][-1] != step):
-        obj, val, coef = evaluate(params)
-        score = obj if val is None else val
-        improved = np.ones(np.shape(score), bool) if select == "last" else score < best
-        if np.any(improved):
-            best_params = _select_tree(improved, params, best_params, grouped)
-            best = np.where(improved, score, best)
-            best_step = np.where(improved, step, best_step)
-        record_eval(step, obj, val, coef)
+    if history["eval_step"][-1] != step:  # stopped early between evaluations
+        consider(step, params)
         if ckpt is not None:
             _save_checkpoint(ckpt, (params, state, best_params), best, best_step, step, history, fingerprint)
 

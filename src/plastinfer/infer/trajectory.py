@@ -56,6 +56,11 @@ class TrajectoryFitConfig:
     the full-batch loss, one iteration per epoch; it needs a deterministic loss
     (``init_weights`` "latent" or "true") and copes with the ill-conditioned valleys that
     make Adam slow (see ``docs/mehta-fig2.md``).
+
+    ``select_every``: epochs between scorings of the full training loss (on the validation
+    set when one is given) that keep the best parameters; the start and the last epoch are
+    always scored. Each scoring is a forward pass over all trajectories (≈ ⅓ of an Adam
+    epoch in the Fig. 2 setting), hence every 10 epochs by default.
     """
 
     epochs: int = 100
@@ -69,6 +74,7 @@ class TrajectoryFitConfig:
     checkpoint: int | bool | None = True
     solver: str = "adam"
     optimizer: str = "adam"
+    select_every: int = 10
     seed: int = 0
 
     def __post_init__(self):
@@ -78,8 +84,9 @@ class TrajectoryFitConfig:
             raise ConfigError("fit: solver 'lbfgs' needs a deterministic loss: init_weights 'latent' or 'true'")
         if self.init_weights not in INIT_MODES:
             raise ConfigError(f"fit: init_weights must be one of {list(INIT_MODES)}, got {self.init_weights!r}")
-        if self.epochs < 0 or self.batch_size < 1:
-            raise ConfigError(f"fit: epochs must be ≥ 0 and batch_size ≥ 1 (got {self.epochs}, {self.batch_size})")
+        if self.epochs < 0 or self.batch_size < 1 or self.select_every < 1:
+            raise ConfigError(f"fit: epochs ≥ 0, batch_size ≥ 1 and select_every ≥ 1 required (got {self.epochs}, "
+                              f"{self.batch_size}, {self.select_every})")
         if self.learning_rate <= 0 or self.l1 < 0 or (self.clip is not None and self.clip < 0):
             raise ConfigError("fit: learning_rate must be positive, l1 and clip non-negative (clip 0: none)")
 
@@ -192,7 +199,7 @@ class ActivityProblem(AbstractProblem):
             return jax.vmap(self.circuit.state_from_weights)(data.w0[idx])
         return jax.vmap(self.circuit.init)(jax.random.split(key, idx.shape[0]))
 
-    def _sq_errors(self, params, data: Trajectories, idx, key, mode: str) -> Array:
+    def _sq_errors(self, params, data: Trajectories, idx, key, mode: str, sequential: bool = False) -> Array:
         """Squared errors ``(|idx|, T, ..., n_units)``; ``mode``: where initial weights come from."""
         rule = self.rule(params)
         states = self._states(params, data, idx, key, mode)
@@ -207,12 +214,19 @@ class ActivityProblem(AbstractProblem):
         if idx.shape[0] == 1:  # the paper's one-trajectory updates: no vmap (batched dots are slow on CPU)
             first = lambda a: a[0]  # noqa: E731
             return one(jax.tree_util.tree_map(first, states), jax.tree_util.tree_map(first, inputs), observed[0])[None]
+        if sequential:  # scoring every trajectory without gradients: one at a time is faster on a CPU
+            return jax.lax.map(lambda a: one(*a), (states, inputs, observed))
         return jax.vmap(one)(states, inputs, observed)
 
     def loss(self, params, batch, key):
         idx = jnp.arange(self.data.n) if batch is None else batch
         mse = jnp.mean(self._sq_errors(params, self.data, idx, key, self.init_weights))
         return mse + self.l1 * rule_l1(self.rule(params)), {"mse": mse}
+
+    def objective(self, params):
+        mse = jnp.mean(self._sq_errors(params, self.data, jnp.arange(self.data.n), jax.random.PRNGKey(0),
+                                       self.init_weights, sequential=jax.default_backend() == "cpu"))
+        return mse + self.l1 * rule_l1(self.rule(params))
 
     @property
     def has_validation(self) -> bool:
@@ -225,7 +239,8 @@ class ActivityProblem(AbstractProblem):
             return None
         v = self.validation
         mode = "true" if v.w0 is not None else "resample"
-        return jnp.mean(self._sq_errors(params, v, jnp.arange(v.n), jax.random.PRNGKey(1), mode))
+        return jnp.mean(self._sq_errors(params, v, jnp.arange(v.n), jax.random.PRNGKey(1), mode,
+                                        sequential=jax.default_backend() == "cpu"))
 
     def log_likelihood(self, params) -> Array:
         sq = self._sq_errors(params, self.data, jnp.arange(self.data.n), jax.random.PRNGKey(0), self.init_weights)
@@ -359,7 +374,8 @@ def fit_trajectory(
         p_inputs = jax.tree_util.tree_map(lambda a: a[0], p_arr.inputs)
         trace["weight_error"] = lambda p: weight_error_over_time(problem.rule(p), truth, circuit, p_state, p_inputs)
     callbacks = [] if callback is None else [lambda info: callback(info["step"], info)]
-    res = fit(problem, strategy, params0, steps=cfg.epochs, key=key, callbacks=callbacks, trace=trace,
+    res = fit(problem, strategy, params0, steps=cfg.epochs, key=key, eval_every=cfg.select_every,
+              callbacks=callbacks, trace=trace,
               checkpoint=checkpoint, resume=resume, progress="fit" if progress else False)
     fitted = problem.rule(res.params)
     result = result_from_engine(res, fitted, per_step="epoch", aliases={"mse": "mse"})

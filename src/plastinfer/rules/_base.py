@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
 
 #: Canonical order of the synaptic variables a rule may depend on.
@@ -45,8 +47,24 @@ class AbstractRule(eqx.Module):
     ``(1/K) Σ_k g_θ(x_kj, y_ki, w_ij, r_k)`` (the batch-averaged update of
     Confavreux et al. 2020 and Ramesh et al. 2023).
 
-    Concrete rules provide :meth:`delta`, :meth:`equation` and :meth:`l1`.
+    Concrete rules provide :meth:`delta`, :meth:`equation` and :meth:`l1`. Families with
+    interpretable coefficients (Taylor, spike-trace) set ``has_coefficients`` and give them
+    by name (:meth:`coefficients`, ``names``); black-box families (MLPs) raise a clear
+    ``TypeError`` there. Every rule flattens its learned arrays with :meth:`parameter_vector`.
     """
+
+    #: whether the family has named, interpretable coefficients
+    has_coefficients: ClassVar[bool] = False
+
+    def coefficients(self) -> dict[str, float]:
+        """Every interpretable coefficient by name."""
+        raise TypeError(f"{type(self).__name__} is a black-box family: it has no named coefficients (its "
+                        "parameters are network weights); compare such rules by their updates "
+                        "(plastinfer.analysis.delta_grid) or use parameter_vector()")
+
+    def parameter_vector(self) -> Array:
+        """All learned (inexact) arrays of the rule, flattened."""
+        return ravel_pytree(eqx.filter(self, eqx.is_inexact_array))[0]
 
     def __call__(self, x: Array, y: Array, w: Array, r=None) -> Array:
         x, y, r = _as_samples(x, y, r)

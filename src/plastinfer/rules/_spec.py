@@ -10,14 +10,17 @@ import jax
 from ..errors import ConfigError
 from ._base import AbstractRule
 from ._library import KNOWN_RULES
-from ._mlp import MLPRule
-from ._sum import RuleSum
+from ._mlp import GlobalMLPRule, MLPRule, SemiGlobalMLPRule
+from ._sum import Frozen, RuleSum
 from ._spike import SpikeTraceRule
 from ._taylor import Taylor
 
 _TAYLOR_KEYS = {"family", "variables", "order", "terms", "active", "init_scale", "name"}
 _SPIKE_KEYS = {"family", "alpha", "beta", "gamma", "kappa", "tau_pre", "tau_post", "unit"}
 _MLP_KEYS = {"family", "variables", "width", "depth", "activation", "out_scale"}
+_SEMI_KEYS = {"family", "width", "depth", "activation", "out_scale"}
+_GLOBAL_KEYS = {"family", "n_in", "n_out", "width", "depth", "activation", "out_scale"}
+FAMILIES = ("taylor", "mlp", "semi_global_mlp", "global_mlp", "spike_trace", "sum", "frozen", "tuple")
 
 
 def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> AbstractRule:
@@ -29,7 +32,12 @@ def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> Abs
       drawn ``N(0, init_scale²)`` (default ``init_scale = 1e-2``); ``active`` limits the terms;
     - ``{"family": "mlp", "variables": [...], "width": 10, "depth": 1, "activation": "tanh"}``
       (needs ``key``);
-    - ``{"family": "sum", "rules": [spec, spec, ...]}``;
+    - ``{"family": "semi_global_mlp", "width": …, "depth": …}``, ``{"family": "global_mlp",
+      "n_in": …, "n_out": …, "width": …, "depth": …}`` (need ``key``);
+    - ``{"family": "sum", "rules": [spec, spec, ...]}``; ``{"family": "frozen", "rule": spec}``
+      (a rule held fixed inside a sum);
+    - ``{"family": "tuple", "rules": [spec, spec]}`` — a *tuple* of rules, e.g. the
+      feed-forward and lateral rules ``(A, B)`` of a lateral network;
     - ``{"family": "spike_trace", "alpha": …, "beta": …, "gamma": …, "kappa": …,
       "tau_pre": s, "tau_post": s}`` — a :class:`SpikeTraceRule` (weight units per spike,
       seconds; missing parameters 0 and 20 ms).
@@ -79,6 +87,31 @@ def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> Abs
             if unknown:
                 raise ConfigError(f"rule: unknown key(s) {sorted(unknown)} for family 'spike_trace'")
             return SpikeTraceRule.create(**{k: float(v) for k, v in spec.items() if k != "family"})
+        if family in ("semi_global_mlp", "global_mlp"):
+            allowed = _SEMI_KEYS if family == "semi_global_mlp" else _GLOBAL_KEYS
+            unknown = set(spec) - allowed
+            if unknown:
+                raise ConfigError(f"rule: unknown key(s) {sorted(unknown)} for family {family!r}")
+            if key is None:
+                raise ConfigError(f"rule: a {family} rule needs a random key to initialise")
+            kw = dict(width=int(spec.get("width", 10)), depth=int(spec.get("depth", 2)),
+                      activation=str(spec.get("activation", "tanh")), out_scale=float(spec.get("out_scale", 1e-2)))
+            if family == "semi_global_mlp":
+                return SemiGlobalMLPRule(key, **kw)
+            for required in ("n_in", "n_out"):
+                if required not in spec:
+                    raise ConfigError(f"rule: family 'global_mlp' needs {required!r} (the layer's size)")
+            return GlobalMLPRule(key, int(spec["n_in"]), int(spec["n_out"]), **kw)
+        if family == "frozen":
+            if not isinstance(spec.get("rule"), Mapping) or set(spec) - {"family", "rule"}:
+                raise ConfigError("rule: family 'frozen' needs exactly one table 'rule'")
+            return Frozen(rule_from_spec(spec["rule"], key))
+        if family == "tuple":
+            parts = spec.get("rules")
+            if not isinstance(parts, list) or not parts:
+                raise ConfigError("rule: family 'tuple' needs a non-empty list 'rules'")
+            keys = jax.random.split(key, len(parts)) if key is not None else [None] * len(parts)
+            return tuple(rule_from_spec(p, k) for p, k in zip(parts, keys))
         if family == "sum":
             parts = spec.get("rules")
             if not isinstance(parts, list) or not parts:
@@ -89,12 +122,24 @@ def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> Abs
         raise
     except (ValueError, TypeError) as err:
         raise ConfigError(f"rule: {err}") from None
-    raise ConfigError(f"rule: unknown family {family!r}; choose 'taylor', 'mlp', 'spike_trace' or 'sum' (or give a 'name')")
+    raise ConfigError(f"rule: unknown family {family!r}; choose one of {list(FAMILIES)} (or give a 'name' or an "
+                      "'equation')")
 
 
-def rule_to_spec(rule: AbstractRule) -> dict[str, Any]:
-    """A JSON/TOML-able description. Taylor rules round-trip exactly; MLP specs hold the
-    architecture only (their weights live in the run's arrays)."""
+def rule_to_spec(rule: AbstractRule | tuple[AbstractRule, ...]) -> dict[str, Any]:
+    """A JSON/TOML-able description of any family (or tuple of rules). Taylor and spike-trace
+    rules round-trip exactly; MLP specs hold the architecture only (their weights live in
+    the run's arrays: :func:`plastinfer.save_rule` keeps both)."""
+    if isinstance(rule, (tuple, list)):
+        return {"family": "tuple", "rules": [rule_to_spec(r) for r in rule]}
+    if isinstance(rule, Frozen):
+        return {"family": "frozen", "rule": rule_to_spec(rule.rule)}
+    if isinstance(rule, SemiGlobalMLPRule):
+        return {"family": "semi_global_mlp", "width": rule.mlp.width_size, "depth": rule.mlp.depth,
+                "activation": rule.activation}
+    if isinstance(rule, GlobalMLPRule):
+        return {"family": "global_mlp", "n_in": rule.n_in, "n_out": rule.n_out, "width": rule.mlp.width_size,
+                "depth": rule.mlp.depth, "activation": rule.activation}
     if isinstance(rule, Taylor):
         spec: dict[str, Any] = {
             "family": "taylor",

@@ -109,6 +109,8 @@ class SpikeTraceRule(AbstractRule):
 
     names: tuple[str, ...] = eqx.field(static=True, default=("alpha", "beta", "gamma", "kappa", "tau_pre", "tau_post"))
 
+    has_coefficients = True
+
     def effective_theta(self) -> Array:
         """``(6,)`` the interpretable parameters ``[α, β, γ, κ, τ_pre, τ_post]`` (weight units per
         spike; seconds), the order of ``names``."""

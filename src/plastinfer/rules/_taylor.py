@@ -145,6 +145,8 @@ class Taylor(AbstractRule):
         allowed = set(self.active)
         return np.array([n in allowed for n in self.names]).reshape(self.theta.shape)
 
+    has_coefficients = True
+
     def effective_theta(self) -> Array:
         return self.theta if self.active is None else self.theta * jnp.asarray(self.mask(), self.theta.dtype)
 
