@@ -38,7 +38,28 @@ def test_readme_meta_tour_runs_at_small_size():
                       progress=False)
     import numpy as np
 
-    theta, ref = np.asarray(fit.rule.theta, np.float64), np.asarray(pi.oja().theta, np.float64)
+    theta, ref = np.asarray(fit.rule.theta, np.float64).ravel(), np.asarray(pi.oja().theta, np.float64).ravel()
     closed_form = np.degrees(np.arccos(theta @ ref / (np.linalg.norm(theta) * np.linalg.norm(ref))))
     assert fit.history["angle_deg"].shape == (4,) and abs(pi.rule_angle(fit.rule, pi.oja()) - closed_form) < 1e-6
     assert pi.evaluate_meta(pi.oja(), task, jax.random.PRNGKey(2))["mean"] < 0.3
+
+
+def test_readme_engine_tour_runs_as_written(tmp_path, monkeypatch):
+    """The README's engine example, executed verbatim: the lateral network's (Oja, anti-Hebb)
+    pair is recovered, and running it again resumes from its checkpoint to the same result."""
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    section = readme[readme.index("### The engine"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    first, again = {}, {}
+    exec(code, first)
+    exec(code, again)  # resumes the finished checkpoint: nothing left to run, same parameters
+    a, b = first["problem"].rule(first["res"].params)
+    assert abs(float(a["x1y1w0"]) - 1) < 0.05 and abs(float(a["x0y2w1"]) + 1) < 0.05 and abs(float(b["x1y1w0"]) + 1) < 0.05
+    import numpy as np
+
+    np.testing.assert_array_equal(np.asarray(first["res"].best_score), np.asarray(again["res"].best_score))
+    assert first["es"].best_score <= first["problem"].objective({"rule": first["params0"]})

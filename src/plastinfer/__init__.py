@@ -35,7 +35,7 @@ from .objectives import FunctionTask, GaussianDatasets, SpikingTask, pc_distance
 from .infer import (LBFGS, AbstractProblem, AbstractStrategy, ActivityProblem, Adversarial, AdversarialConfig,
                     AdversarialProblem, ChoiceFitConfig, ChoiceProblem, EngineResult, Evolution, FitResult,
                     FunctionProblem, Gradient, MetaConfig, TrajectoryFitConfig, adversarial_fit, evaluate,
-                    evaluate_choices, evaluate_meta, fit, fit_choices, fit_trajectory, meta_fit)
+                    evaluate_choices, evaluate_meta, fit, fit_choices, fit_trajectory, meta_fit, rule_equation)
 # analysis
 from .analysis import (coefficient_conditioning, compare_rules, comparison_markdown, paired_comparison,
                        percent_deviance_explained, r2_score, rule_angle)
@@ -65,7 +65,7 @@ __all__ = [
     "fit", "EngineResult", "FitResult", "AbstractProblem", "AbstractStrategy", "ActivityProblem", "ChoiceProblem",
     "FunctionProblem", "AdversarialProblem", "Gradient", "LBFGS", "Evolution", "Adversarial",
     "TrajectoryFitConfig", "fit_trajectory", "evaluate", "ChoiceFitConfig", "fit_choices", "evaluate_choices",
-    "MetaConfig", "meta_fit", "evaluate_meta", "AdversarialConfig", "adversarial_fit",
+    "MetaConfig", "meta_fit", "evaluate_meta", "AdversarialConfig", "adversarial_fit", "rule_equation",
     # analysis
     "r2_score", "percent_deviance_explained", "paired_comparison", "rule_angle", "coefficient_conditioning",
     "compare_rules", "comparison_markdown",

@@ -81,17 +81,20 @@ def data_settings(cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def fit_settings(cfg: dict[str, Any]):
-    """``(TrajectoryFitConfig, n_test)`` from the ``[fit]`` table."""
-    from .infer import TrajectoryFitConfig
+def fit_settings(cfg: dict[str, Any], kind: str = "trajectory"):
+    """``(config, n_test)`` from the ``[fit]`` table: a ``TrajectoryFitConfig`` (activity) or a
+    ``ChoiceFitConfig`` (``kind="choice"``); ``n_test`` held-out trajectories or subjects."""
+    from .infer import ChoiceFitConfig, TrajectoryFitConfig
 
+    cls = ChoiceFitConfig if kind == "choice" else TrajectoryFitConfig
     table = dict(cfg.get("fit", {}))
-    n_test = table.pop("n_test", 10)
-    fields = {f.name for f in dataclasses.fields(TrajectoryFitConfig)}
+    n_test = table.pop("n_test", 10 if kind != "choice" else 0)
+    fields = {f.name for f in dataclasses.fields(cls)}
     unknown = set(table) - fields
     if unknown:
-        raise ConfigError(f"fit: unknown key(s) {sorted(unknown)}; allowed: {sorted(fields | {'n_test'})}")
+        raise ConfigError(f"fit: unknown key(s) {sorted(unknown)} for a {kind} fit; allowed: "
+                          f"{sorted(fields | {'n_test'})}")
     try:
-        return TrajectoryFitConfig(**table), int(n_test)
+        return cls(**table), int(n_test)
     except TypeError as err:
         raise ConfigError(f"fit: {err}") from None

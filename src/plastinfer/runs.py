@@ -22,7 +22,8 @@ import numpy as np
 
 from .errors import PlastinferInputError
 from ._io import atomic_write
-from .infer import FitResult
+from .infer import FitResult, rule_equation
+
 from .rules import AbstractRule, rule_from_spec, rule_to_spec
 
 
@@ -103,7 +104,8 @@ def load_rule(path: str | os.PathLike) -> AbstractRule:
 
 
 def write_run(run_dir: Path, result: FitResult, config: dict, *, figures: bool = True) -> list[Path]:
-    """Write a fit's folder (config, metrics, history, rule, figures); returns the figure paths.
+    """Write a fit's folder (config, metrics, history, rule — or ``rules/NNN.npz``, one per
+    subject, for per-subject fits — and figures); returns the figure paths.
     The checkpoint is written by the fit itself (``checkpoint=run_dir / "checkpoint.npz"``)."""
     from .analysis import figures as figs
 
@@ -113,7 +115,12 @@ def write_run(run_dir: Path, result: FitResult, config: dict, *, figures: bool =
     write_json(run_dir / "metrics.json", {"results": result.metrics, "names": result.names})
     hist = {k: np.asarray(v) for k, v in result.history.items()}
     atomic_write(run_dir / "history.npz", lambda fh: np.savez(fh, **hist))
-    save_rule(run_dir / "rule.npz", result.rule)
+    if "rules" in result.extras:  # one rule per subject: rules/000.npz, …
+        (run_dir / "rules").mkdir(exist_ok=True)
+        for i, rule in enumerate(result.extras["rules"]):
+            save_rule(run_dir / "rules" / f"{i:03d}.npz", rule)
+    else:
+        save_rule(run_dir / "rule.npz", result.rule)
     result.run_dir = run_dir
     return figs.fit_figures(result, run_dir) if figures else []
 
@@ -165,27 +172,70 @@ def simulate_from_config(cfg: dict, output: Path, *, force: bool = False, source
     )
 
 
+def _load_choices(path: Path, readout: str):
+    from .data import load_choice_csv, load_fly_folders, load_xyr_mat
+
+    path = Path(path)
+    if not path.exists():
+        raise PlastinferInputError(f"{path}: no such data file or folder")
+    if path.is_dir():
+        return load_fly_folders(path)
+    if path.suffix.lower() == ".csv":
+        return load_choice_csv(path, readout=readout)
+    if path.suffix.lower() == ".mat":
+        return load_xyr_mat(path)
+    raise PlastinferInputError(f"{path}: choice data must be a tidy .csv table, an X/Y/R .mat file or a folder of "
+                               "per-fly folders")
+
+
 def run_fit(cfg: dict, data_path: Path, out: Path, *, force=False, resume=False, epochs=None, progress=True):
-    """Shared by ``fit`` and ``demo``: load, split, fit, write the run folder."""
+    """Shared by ``fit`` and ``demo``: load, split, fit, write the run folder.
+
+    The ``[circuit]`` kind picks the fit: activity trajectories (``plastic_layer``,
+    ``lateral_network``: a ``.npz`` data set; ``[model]`` may be a tuple of rules) or choices
+    (``choice``: a choice table, ``.mat`` file or folder of flies; ``n_test`` subjects held out).
+    The checkpoint is kept up to date during the fit, so ``resume`` continues a killed run."""
     from .circuits import circuit_from_spec
     from .config import fit_settings
     from .data import Dataset
-    from .infer import fit_trajectory
+    from .infer import evaluate_choices, fit_choices, fit_trajectory
 
-    data = Dataset.load(data_path)
-    circuit_spec = cfg.get("circuit") or data.meta.get("circuit")
+    circuit_spec = cfg.get("circuit")
+    data = None
+    if circuit_spec is None or circuit_spec.get("kind", "plastic_layer") != "choice":
+        if Path(data_path).suffix.lower() != ".npz" and circuit_spec is None:
+            raise PlastinferInputError("fit: no [circuit] table in the config; choice data need kind = \"choice\"")
+        data = Dataset.load(data_path)
+        circuit_spec = circuit_spec or data.meta.get("circuit")
     if not circuit_spec:
         raise PlastinferInputError("fit: no [circuit] table in the config and none recorded in the data set")
     circuit = circuit_from_spec(circuit_spec)
-    fit_cfg, n_test = fit_settings(cfg)
+    kind = circuit.config()["kind"]
+    if kind == "lif_neuron":
+        raise PlastinferInputError("fit: the LIF neuron's inputs are spike trains drawn from input realisations, which a "
+                                   "data set file does not hold; fit it from Python with ActivityProblem and "
+                                   "plastinfer.fit (README: 'Any circuit')")
+    fit_cfg, n_test = fit_settings(cfg, kind="choice" if kind == "choice" else "trajectory")
     if epochs is not None:
         fit_cfg = dataclasses.replace(fit_cfg, epochs=int(epochs))
     model_spec = cfg.get("model", {"family": "taylor"})
     rule0 = rule_from_spec(model_spec, key=jax.random.PRNGKey(fit_cfg.seed + 1))
     run_dir = prepare_run_dir(out, force=force, resume=resume)
-    train, test = data.split(n_test) if n_test > 0 else (data, None)
-    result = fit_trajectory(rule0, circuit, train, config=fit_cfg, test=test, progress=progress,
-                            checkpoint=run_dir / "checkpoint.npz", resume=resume)
+    if kind == "choice":
+        choices = _load_choices(data_path, circuit.readout)
+        if n_test >= choices.n_subjects:
+            raise PlastinferInputError(f"fit: n_test = {n_test} leaves no training subjects of {choices.n_subjects}")
+        n_train = choices.n_subjects - n_test
+        train = choices.select(range(n_train))
+        result = fit_choices(rule0, circuit, train, config=fit_cfg, progress=progress,
+                             checkpoint=run_dir / "checkpoint.npz", resume=resume)
+        if n_test > 0 and not fit_cfg.per_subject:
+            ev = evaluate_choices(result.rule, circuit, choices.select(range(n_train, choices.n_subjects)))
+            result.metrics["test_median_percent_deviance"] = ev["median_percent_deviance"]
+    else:
+        train, test = data.split(n_test) if n_test > 0 else (data, None)
+        result = fit_trajectory(rule0, circuit, train, config=fit_cfg, test=test, progress=progress,
+                                checkpoint=run_dir / "checkpoint.npz", resume=resume)
     full_cfg = {**cfg, "circuit": circuit.config(), "model": model_spec,
                 "fit": {**dataclasses.asdict(fit_cfg), "n_test": n_test},
                 "run": {"data_file": str(data_path), "resumed": bool(resume)}}
@@ -195,9 +245,13 @@ def run_fit(cfg: dict, data_path: Path, out: Path, *, force=False, resume=False,
 
 def print_fit(result, figures, out: Path) -> None:
     m = result.metrics
-    print(f"fitted rule (terms with |θ| ≥ 0.05): {result.rule.equation(threshold=0.05)}")
+    if "equations" in result.metrics:  # one rule per subject
+        for i, eq in enumerate(result.metrics["equations"]):
+            print(f"subject {i}: {eq}")
+    else:
+        print(f"fitted rule (terms with |θ| ≥ 0.05): {rule_equation(result.rule, 0.05)}")
     parts = [f"final loss {m['final_loss']:.3g}" if m.get("final_loss") is not None else None]
-    for k in ("test_r2_weights", "test_r2_activity"):
+    for k in ("test_r2_weights", "test_r2_activity", "test_median_percent_deviance"):
         if m.get(k) is not None:
             parts.append(f"{k.removeprefix('test_')} (held out) {m[k]:.3f}")
     print("; ".join(p for p in parts if p))

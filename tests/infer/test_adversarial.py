@@ -62,7 +62,8 @@ def test_discriminator_separates_oja_from_a_random_rule_after_brief_training():
     assert np.mean(fit.history["d_loss"][-10:]) < 0.8 * 2 * np.log(2)
     assert {"d_loss", "g_loss", "d_accuracy", "loss", "rejected", "step", "objective", "best_loss", "seconds",
             "coefficients"} <= set(fit.history) and fit.metrics["seconds_per_step"] > 0
-    assert fit.history["d_loss"].shape == (60,) and fit.history["coefficients"].shape == (3, 27)  # start + 2 chunks
+    assert fit.history["d_loss"].shape == (60,) and fit.history["coefficients"].shape == (61, 27)  # start + each step
+    assert fit.history["eval_step"].tolist() == [0, 50, 60]  # scored every select_every = 50 steps and at the end
 
 
 @pytest.mark.parametrize("bad, match", [(np.zeros((5, 7)), "must be"), (np.full((5, 60), np.nan), "NaN")])

@@ -22,7 +22,13 @@ def _save(fig, path: Path) -> Path:
 
 
 def plot_coefficients(theta: np.ndarray, names: Sequence[str], path: Path, highlight=HIGHLIGHT, title=None) -> Path:
-    """Coefficients over training epochs (Mehta et al. Fig. 2C): highlighted terms in colour."""
+    """Coefficients over training epochs (Mehta et al. Fig. 2C): highlighted terms in colour.
+    ``theta (epochs, n)``, or ``(epochs, subjects, n)`` for per-subject fits (the median over
+    subjects is drawn)."""
+    theta = np.asarray(theta)
+    if theta.ndim == 3:
+        title = title or f"Rule coefficients during training (median over {theta.shape[1]} subjects)"
+        theta = np.median(theta, axis=1)
     fig, ax = plt.subplots(figsize=(6, 4))
     epochs = np.arange(theta.shape[0])
     for n, name in enumerate(names):
@@ -35,7 +41,8 @@ def plot_coefficients(theta: np.ndarray, names: Sequence[str], path: Path, highl
     ax.set_xlabel("training epoch")
     ax.set_ylabel("coefficient value")
     ax.set_title(title or "Rule coefficients during training")
-    ax.legend(loc="best", fontsize=8)
+    if any(name in highlight for name in names):
+        ax.legend(loc="best", fontsize=8)
     return _save(fig, path)
 
 

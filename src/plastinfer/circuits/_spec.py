@@ -33,18 +33,22 @@ def circuit_to_spec(circuit: AbstractCircuit) -> dict[str, Any]:
     return {"kind": kind, **{f.name: _plain(getattr(circuit, f.name)) for f in dataclasses.fields(circuit)}}
 
 
-def _convert(value: Any, default: Any, name: str) -> Any:
-    if isinstance(default, bool):
+def _convert(value: Any, annotation: Any, name: str) -> Any:
+    """``value`` as the field's annotated type (``int``, ``float``, ``bool``, ``str``, tuples)."""
+    kind = str(annotation).replace("typing.", "")
+    if kind.startswith("bool"):
         if not isinstance(value, bool):
             raise ConfigError(f"circuit: {name} must be true or false, got {value!r}")
         return value
-    if isinstance(default, int) and not isinstance(default, bool):
-        if isinstance(value, float) and not value.is_integer():
+    if kind.startswith("int"):
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise ConfigError(f"circuit: {name} must be an integer, got {value!r}")
         return int(value)
-    if isinstance(default, float) or (default is None and isinstance(value, (int, float))):
+    if kind.startswith("float"):
         return float(value)
-    if isinstance(default, tuple):
+    if kind.startswith("str"):
+        return str(value)
+    if kind.startswith("tuple"):
         return tuple(tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else v for v in value)
     return value
 
@@ -67,9 +71,8 @@ def circuit_from_spec(spec: Mapping[str, Any]) -> AbstractCircuit:
     kwargs = {}
     for name, f in fields.items():
         if name in spec and spec[name] is not None:
-            default = f.default if f.default is not dataclasses.MISSING else None
             try:
-                kwargs[name] = _convert(spec[name], default, name)
+                kwargs[name] = _convert(spec[name], f.type, name)
             except (TypeError, ValueError) as err:
                 raise ConfigError(f"circuit: {name}: {err}") from None
         elif f.default is dataclasses.MISSING:

@@ -147,7 +147,7 @@ def run_fig1(out: Path, quick: bool = False, progress: bool = True) -> dict:
     return results
 
 
-def _plot_runs(runs: dict, path: Path, title: str, keys=("best_loss", "angle_deg")) -> Path:
+def _plot_runs(runs: dict, path: Path, title: str, keys=("loss", "angle_deg")) -> Path:
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
     for label, fits in runs.items():
         for i, f in enumerate(fits):

@@ -75,7 +75,7 @@ def _plot_parameters(fits, path: Path) -> Path:
         for j, name in enumerate(("τ_pre", "τ_post")):
             ax[1].plot(1e3 * th[:, 4 + j], color=f"C{4 + j}", alpha=0.8, ls=["-", "--", ":"][i % 3],
                        label=name if i == 0 else None)
-        ax[2].semilogy(np.maximum(f.history["best_loss"], 1e-4), color="k", alpha=0.8, ls=["-", "--", ":"][i % 3],
+        ax[2].semilogy(np.maximum(f.history["loss"], 1e-4), color="k", alpha=0.8, ls=["-", "--", ":"][i % 3],
                        label=f"restart {i + 1}")
     ax[0].set_ylabel("weight change per spike")
     ax[1].set_ylabel("trace time constant (ms)")

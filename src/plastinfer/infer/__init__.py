@@ -13,7 +13,7 @@
 """
 
 from ._engine import EngineResult, fit
-from ._problem import DIVERGED, AbstractProblem
+from ._problem import DIVERGED, AbstractProblem, coefficient_names, coefficient_vector, rule_equation
 from ._result import FitResult
 from ._strategies import LBFGS, AbstractStrategy, Adversarial, Discriminator, Evolution, Gradient, lazy_rows
 from .adversarial import ActivityGenerator, AdversarialConfig, AdversarialProblem, adversarial_fit, wasserstein_per_time
@@ -24,6 +24,7 @@ from .trajectory import (ActivityProblem, TrajectoryFitConfig, Trajectories, eva
                          weight_error_over_time)
 
 __all__ = ["fit", "EngineResult", "FitResult", "DIVERGED", "AbstractProblem", "AbstractStrategy",
+           "coefficient_names", "coefficient_vector", "rule_equation",
            "Gradient", "LBFGS", "Evolution", "Adversarial", "Discriminator", "lazy_rows",
            "ActivityProblem", "Trajectories", "ChoiceProblem", "Choices", "FunctionProblem", "AdversarialProblem",
            "TrajectoryFitConfig", "fit_trajectory", "evaluate", "truth_rule", "weight_error_over_time",

@@ -110,3 +110,21 @@ def rule_l1(rule: Any) -> Array:
     """``‖θ‖₁`` of a rule's interpretable coefficients, summed over a tuple of rules."""
     rules = rule if isinstance(rule, (tuple, list)) else (rule,)
     return sum((r.l1() for r in rules), jnp.zeros(()))
+
+
+def coefficient_names(rule: Any) -> list[str] | None:
+    """Names of :func:`coefficient_vector`'s entries, when every rule has named coefficients
+    (a tuple's are prefixed ``A:``, ``B:``, …); ``None`` for black-box families."""
+    rules = rule if isinstance(rule, (tuple, list)) else (rule,)
+    if not all(getattr(r, "has_coefficients", False) and hasattr(r, "names") for r in rules):
+        return None
+    if len(rules) == 1:
+        return list(rules[0].names)
+    return [f"{chr(ord('A') + i)}:{n}" for i, r in enumerate(rules) for n in r.names]
+
+
+def rule_equation(rule: Any, threshold: float | None = None) -> str:
+    """A rule's equation; a tuple of rules as ``A: …; B: …``."""
+    if isinstance(rule, (tuple, list)):
+        return "; ".join(f"{chr(ord('A') + i)}: {r.equation(threshold=threshold)}" for i, r in enumerate(rule))
+    return rule.equation(threshold=threshold)

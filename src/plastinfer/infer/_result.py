@@ -39,8 +39,11 @@ def result_from_engine(res, rule, *, per_step: str = "epoch", aliases: dict[str,
     coefficient trace of Taylor rules), ``params`` (all coefficients) and ``diverged``
     (rejected steps), and the common metrics."""
     hist = {k: np.asarray(v) for k, v in res.history.items()}
+    from ._problem import coefficient_names, rule_equation
+
+    names = names if names is not None else coefficient_names(rule)
     hist["params"] = hist["coefficients"]
-    if names is not None or hasattr(rule, "names"):
+    if names is not None:
         hist["theta"] = hist["coefficients"]
     if "rejected" in hist:
         hist["diverged"] = hist["rejected"]
@@ -60,10 +63,9 @@ def result_from_engine(res, rule, *, per_step: str = "epoch", aliases: dict[str,
         "diverged_updates": res.rejected,
         "stopped": res.stopped,
     }
-    if hasattr(rule, "equation") and not np.ndim(res.best_score):
-        metrics["equation"] = rule.equation()
-    out = FitResult(rule=rule, history=hist, metrics=metrics,
-                    names=names if names is not None else (list(rule.names) if hasattr(rule, "names") else None))
+    if not np.ndim(res.best_score):
+        metrics["equation"] = rule_equation(rule)
+    out = FitResult(rule=rule, history=hist, metrics=metrics, names=names)
     out.extras["engine"] = res
     return out
 

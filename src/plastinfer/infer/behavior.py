@@ -42,7 +42,7 @@ from ..circuits import rollout
 from ..data import ChoiceDataset, choice_inputs
 from ..rules import AbstractRule
 from ._engine import fit
-from ._problem import AbstractProblem, check_finite_params, coefficient_vector, rule_params
+from ._problem import AbstractProblem, check_finite_params, coefficient_names, coefficient_vector, rule_params
 from ._result import FitResult, result_from_engine
 from ._strategies import Gradient
 
@@ -260,7 +260,7 @@ def fit_choices(
               callbacks=callbacks, checkpoint=checkpoint,
               resume=resume, progress="fit choices" if progress else False)
     fitted = problem.rule(res.params)
-    result = result_from_engine(res, fitted, per_step="epoch", names=list(rule.names) if hasattr(rule, "names") else None)
+    result = result_from_engine(res, fitted, per_step="epoch", names=coefficient_names(rule))
     result.extras["inputs_seed"] = cfg.seed
     if cfg.per_subject:
         rules = unstack_rules(fitted, data.n_subjects)

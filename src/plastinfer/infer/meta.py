@@ -41,7 +41,8 @@ from ..analysis._angles import rule_coefficients
 from ..objectives import DIVERGED_LOSS
 from ..rules import AbstractRule
 from ._engine import fit
-from ._problem import AbstractProblem, check_finite_params, coefficient_vector, rule_l1, rule_params
+from ._problem import (AbstractProblem, check_finite_params, coefficient_names, coefficient_vector, rule_l1,
+                       rule_params)
 from ._result import FitResult, result_from_engine
 from ._strategies import Evolution, Gradient, evosax_algorithms
 
@@ -181,7 +182,7 @@ def meta_fit(
               eval_every=cfg.eval_every, callbacks=callbacks, checkpoint=checkpoint, resume=resume,
               progress=f"meta ({cfg.method})" if progress else False)
     fitted = problem.rule(res.params)
-    result = result_from_engine(res, fitted, per_step="generation", names=_names(fitted))
+    result = result_from_engine(res, fitted, per_step="generation", names=coefficient_names(fitted))
     h = result.history
     h["theta"] = h["coefficients"]
     if ref is not None:
@@ -210,15 +211,6 @@ def meta_fit(
 
 def _n_params(params) -> int:
     return int(sum(np.size(a) for a in jax.tree_util.tree_leaves(params)))
-
-
-def _names(rule) -> list[str] | None:
-    rules = rule if isinstance(rule, (tuple, list)) else (rule,)
-    if not all(hasattr(r, "names") for r in rules):
-        return None
-    if len(rules) == 1:
-        return list(rules[0].names)
-    return [f"{chr(ord('A') + i)}:{n}" for i, r in enumerate(rules) for n in r.names]
 
 
 def evaluate_meta(rule, task: FunctionTask, key: jax.Array, n_datasets: int | None = None) -> dict:
