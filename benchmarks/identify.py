@@ -23,11 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from plastinfer.experiments import nayebi
+from plastinfer.experiments import get_experiment
+from plastinfer.identify import PopulationSpec, generate_population
 from plastinfer.runs import machine
-from plastinfer.identify import generate_population
 
-SCALES = {"quick": nayebi.POPULATION_QUICK, "default": nayebi.POPULATION_FULL}
+# the populations of `plastinfer reproduce nayebi-fig2 [--quick]`
+SCALES = {"quick": PopulationSpec(archs=("mlp1x64", "mlp2x32"), tasks=("digits", "breast_cancer"), batch_sizes=(16, 32)),
+          "default": PopulationSpec()}
 
 
 def main() -> int:
@@ -60,7 +62,7 @@ def main() -> int:
                 ((g, v["seconds"]) for g, v in groups.items()), key=lambda gv: gv[1])))]
     timings = {"population": t_pop}
     if a.analyses:
-        runs = {"nayebi-fig2": nayebi.run_fig2, "nayebi-fig3": nayebi.run_fig3, "nayebi-fig4": nayebi.run_fig4}
+        runs = {name: get_experiment(name).run for name in ("nayebi-fig2", "nayebi-fig3", "nayebi-fig4")}
         quick = a.scale == "quick"
         for name, run in runs.items():
             t = time.perf_counter()
@@ -68,7 +70,7 @@ def main() -> int:
             timings[name] = time.perf_counter() - t
             rows.append((f"{name} analysis on that population (s)", f"{timings[name]:.0f}"))
         t = time.perf_counter()
-        nayebi.run_fig5(root / "nayebi-fig5", quick=quick, progress=False, workers=a.workers)
+        get_experiment("nayebi-fig5").run(root / "nayebi-fig5", quick=quick, progress=False, workers=a.workers)
         timings["nayebi-fig5"] = time.perf_counter() - t
         rows.append(("nayebi-fig5, its own population + analysis (s)", f"{timings['nayebi-fig5']:.0f}"))
         total = sum(timings.values())

@@ -22,7 +22,14 @@ import jax
 
 from plastinfer import Taylor, oja
 from plastinfer.runs import machine
-from plastinfer.experiments.confavreux import fig1_task
+from plastinfer.circuits import PlasticLayer
+from plastinfer.objectives import FunctionTask, GaussianDatasets
+
+
+def fig1_task(n: int, n_steps: int, n_datasets: int) -> FunctionTask:
+    """The confavreux-fig1 setting: one linear neuron, η = 1/20, PC1 variance 2 (docs/confavreux.md)."""
+    return FunctionTask(PlasticLayer(n, 1, "linear", eta=1 / 20, init_std=0.1), GaussianDatasets(n, top=(2.0,)),
+                        n_steps=n_steps, n_datasets=n_datasets)
 from plastinfer.errors import ConfigError
 from plastinfer.infer import MetaConfig, meta_fit
 

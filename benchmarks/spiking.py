@@ -24,7 +24,22 @@ import jax
 
 from plastinfer.circuits import LIFNeuron, simulate_lif
 from plastinfer.runs import machine
-from plastinfer.experiments.confavreux_fig3 import FIG3_FULL, FIG3_QUICK, fig3_task, random_start
+from plastinfer.objectives import SpikingTask
+from plastinfer.rules import SpikeTraceRule
+
+# the settings of `plastinfer reproduce confavreux-fig3` (full and --quick): Open_ES, 8 candidates
+FIG3_FULL = dict(population_size=8, n_datasets=4, train_s=60.0, score_s=30.0, window_s=10.0, sigma=0.3,
+                 learning_rate=0.1)
+FIG3_QUICK = dict(population_size=8, n_datasets=2, train_s=20.0, score_s=10.0, window_s=5.0, sigma=0.3,
+                  learning_rate=0.1)
+
+
+def fig3_task(s: dict) -> SpikingTask:
+    return SpikingTask(train_s=s["train_s"], score_s=s["score_s"], window_s=s["window_s"], n_datasets=s["n_datasets"],
+                       target_hz=5.0)
+
+
+random_start = SpikeTraceRule.random
 from plastinfer.rules import vogels_istdp
 
 

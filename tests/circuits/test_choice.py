@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from plastinfer.circuits import ChoiceCircuit, ChoiceInput, rollout, rollouts
-from plastinfer.data._choice_sim import _closed_loop_inputs
+from plastinfer.data import closed_loop_inputs
 from plastinfer.rules import Taylor, parse_equation
 
 
@@ -16,7 +16,7 @@ def test_closed_loop_and_driven_modes_agree_on_the_same_choices(readout):
     loop = dataclasses.replace(circuit, closed_loop=True)
     rule = parse_equation("x*r - 0.05*w")
     states = jax.vmap(loop.init)(jax.random.split(jax.random.PRNGKey(0), 3))
-    inputs = _closed_loop_inputs(jax.random.PRNGKey(1), loop, 3, 300)
+    inputs = closed_loop_inputs(jax.random.PRNGKey(1), loop, 3, 300)
     _, rec = rollouts(loop, rule, states, inputs, record_weights=True)
     driven = inputs._replace(choice=rec.choice, reward=rec.reward, valid=rec.valid)
     _, rec2 = rollouts(circuit, rule, states, driven, record_weights=True)

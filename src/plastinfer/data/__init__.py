@@ -1,7 +1,7 @@
 """Data sets with named axes (trajectory × time × unit), their files, and synthetic data."""
 
 from ._choice import ChoiceDataset, load_choice_csv, load_fly_folder, load_fly_folders, load_xyr_mat
-from ._choice_sim import choice_inputs, simulate_choices
+from ._choice_sim import choice_inputs, closed_loop_inputs, simulate_choices
 from ._dataset import Dataset
 from ._generator import ActivityGenerator, covariance_sqrt
 from ._synthetic import gaussian_inputs, simulate
@@ -16,6 +16,7 @@ __all__ = [
     "load_fly_folders",
     "load_xyr_mat",
     "choice_inputs",
+    "closed_loop_inputs",
     "simulate_choices",
     "ActivityGenerator",
     "covariance_sqrt",

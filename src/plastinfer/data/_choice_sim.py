@@ -37,7 +37,9 @@ def choice_inputs(data: ChoiceDataset, circuit: ChoiceCircuit, key: jax.Array) -
     )
 
 
-def _closed_loop_inputs(key, circuit: ChoiceCircuit, n_subjects: int, n_steps: int) -> ChoiceInput:
+def closed_loop_inputs(key, circuit: ChoiceCircuit, n_subjects: int, n_steps: int) -> ChoiceInput:
+    """Random inputs ``(n_subjects, n_steps, ...)`` for a closed-loop session: presented odors,
+    odor-pattern noise and the uniforms that sample choices and baiting."""
     k_odor, k_noise, k_u = jax.random.split(key, 3)
     shape = (n_subjects, n_steps)
     return ChoiceInput(
@@ -74,7 +76,7 @@ def simulate_choices(
     n_steps = circuit.n_trials if circuit.readout == "two_alternative" else (max_steps or 8 * circuit.n_trials)
     k_w, k_in = jax.random.split(key)
     states = jax.vmap(loop.init)(jax.random.split(k_w, n_subjects))
-    inputs = _closed_loop_inputs(k_in, loop, n_subjects, n_steps)
+    inputs = closed_loop_inputs(k_in, loop, n_subjects, n_steps)
     final, rec = jax.jit(rollouts, static_argnums=(0,))(loop, rule, states, inputs)
     done = np.asarray(final.trial)
     if np.any(done < circuit.n_trials):

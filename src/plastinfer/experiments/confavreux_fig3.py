@@ -53,12 +53,8 @@ def fig3_task(s: dict) -> SpikingTask:
 
 
 def random_start(key: jax.Array, scale: float = 0.5) -> SpikeTraceRule:
-    """α, β, γ, κ ~ N(0, scale²) in units of 0.01 weight per spike; τ_pre, τ_post log-normal
-    around 20 ms (σ of log τ = 0.3)."""
-    k1, k2 = jax.random.split(key)
-    c = scale * jax.random.normal(k1, (4,))
-    lt = jnp.log(0.02) + 0.3 * jax.random.normal(k2, (2,))
-    return SpikeTraceRule(c[0], c[1], c[2], c[3], lt[0], lt[1])
+    """The search's random start: :meth:`SpikeTraceRule.random`."""
+    return SpikeTraceRule.random(key, scale)
 
 
 def mean_input_rate(protocol: InputProtocol, key: jax.Array, seconds: float = 200.0) -> float:

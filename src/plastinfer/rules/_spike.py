@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
@@ -60,6 +61,16 @@ class SpikeTraceRule(AbstractRule):
         f = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
         return cls(f(alpha / unit), f(beta / unit), f(gamma / unit), f(kappa / unit), f(jnp.log(tau_pre)),
                    f(jnp.log(tau_post)), unit)
+
+    @classmethod
+    def random(cls, key: Array, scale: float = 0.5, tau: float = 0.02, log_tau_std: float = 0.3) -> "SpikeTraceRule":
+        """A random starting rule: α, β, γ, κ ~ N(0, scale²) in units of 0.01 weight per spike,
+        τ_pre, τ_post log-normal around ``tau`` (σ of log τ = ``log_tau_std``) — the starts of
+        the Confavreux et al. Fig. 3 search. ``jax.vmap`` over keys gives a population."""
+        k1, k2 = jax.random.split(key)
+        c = scale * jax.random.normal(k1, (4,))
+        lt = jnp.log(tau) + log_tau_std * jax.random.normal(k2, (2,))
+        return cls(c[0], c[1], c[2], c[3], lt[0], lt[1])
 
     @property
     def a(self) -> Array:
