@@ -76,20 +76,20 @@ class EngineResult:
 
 
 @eqx.filter_jit
-def _run_chunk(problem, strategy, params, state, key, steps):
-    """``len(steps)`` strategy steps in one ``lax.scan``; step ``s`` uses ``fold_in(key, s)``."""
+def _run_chunk(problem, strategy, params, state, key, step0, n: int):
+    """``n`` strategy steps from ``step0`` in one ``lax.scan`` (step ``s`` uses ``fold_in(key, s)``);
+    also returns the coefficients of the parameters reached (one dispatch per chunk)."""
+    if n == 1:  # no loop: XLA's CPU backend runs some ops (dots, convolutions) slower in loop bodies
+        params, state, info = strategy.step(problem, params, state, jax.random.fold_in(key, step0))
+        infos = jax.tree_util.tree_map(lambda a: a[None], info)
+    else:
+        def body(carry, s):
+            p, st = carry
+            p, st, info = strategy.step(problem, p, st, jax.random.fold_in(key, s))
+            return (p, st), info
 
-    if steps.shape[0] == 1:  # no loop: XLA's CPU backend runs some ops (dots, convolutions) slower in loop bodies
-        params, state, info = strategy.step(problem, params, state, jax.random.fold_in(key, steps[0]))
-        return params, state, jax.tree_util.tree_map(lambda a: a[None], info)
-
-    def body(carry, s):
-        p, st = carry
-        p, st, info = strategy.step(problem, p, st, jax.random.fold_in(key, s))
-        return (p, st), info
-
-    (params, state), infos = jax.lax.scan(body, (params, state), steps)
-    return params, state, infos
+        (params, state), infos = jax.lax.scan(body, (params, state), step0 + jnp.arange(n, dtype=jnp.int32))
+    return params, state, infos, problem.coefficients(params)
 
 
 @eqx.filter_jit
@@ -187,11 +187,11 @@ def fit(
 
     traced = {k: jax.jit(f) for k, f in (trace or {}).items()}
 
-    def record_row(step: int, p) -> None:
+    def record_row(step: int, p, coef=None) -> None:
         """Every chunk: the step, wall time, coefficients and extra traces (cheap)."""
         history.setdefault("step", []).append(step)
         history.setdefault("seconds", []).append(elapsed0 + time.perf_counter() - t_start)
-        history.setdefault("coefficients", []).append(np.asarray(_coefficients(problem, p)))
+        history.setdefault("coefficients", []).append(np.asarray(_coefficients(problem, p) if coef is None else coef))
         for k, f in traced.items():
             history.setdefault(k, []).append(np.asarray(f(p)))
 
@@ -236,8 +236,8 @@ def fit(
         while step < steps:
             n = min(chunk, steps - step)
             t_c = time.perf_counter()
-            params, state, infos = _run_chunk(problem, strategy, params, state, k_steps,
-                                              jnp.arange(step, step + n, dtype=jnp.int32))
+            params, state, infos, coef = _run_chunk(problem, strategy, params, state, k_steps,
+                                                    jnp.asarray(step, jnp.int32), n)
             infos = jax.tree_util.tree_map(np.asarray, infos)
             if first_chunk is None:
                 first_chunk = time.perf_counter() - t_c
@@ -245,7 +245,7 @@ def fit(
             n_chunk += 1
             for k, v in infos.items():
                 history.setdefault(k, []).extend(list(v))
-            record_row(step, params)
+            record_row(step, params, coef)
             info: dict[str, Any] = {"step": step, "loss": float(np.mean(infos["loss"][-1])), "params": params}
             if n_chunk % eval_every == 0 or step >= steps:
                 since_improved = 0 if consider(step, params) else since_improved + 1
