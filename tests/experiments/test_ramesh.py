@@ -7,7 +7,7 @@ import numpy as np
 from plastinfer.experiments import ramesh
 
 TINY = dict(steps=3, networks=1, lr_generator=1e-3, lr_discriminator=1e-3, data_networks=4, held_out_networks=3,
-            width=4, depth=1)
+            width=4, depth=1, select_networks=2)
 
 
 def test_fig2_writes_metrics_and_figures(tmp_path, monkeypatch):

@@ -125,7 +125,7 @@ def run_fig2(out: Path, quick: bool = False, progress: bool = True) -> dict:
           f"adversarial fit of a local MLP rule, {s['steps']} steps")
     start = MLPRule(k_rule, ("x", "y", "w"), width=s["width"], depth=s["depth"])
     cfg = AdversarialConfig(steps=s["steps"], networks=s["networks"], lr_generator=s["lr_generator"],
-                            lr_discriminator=s["lr_discriminator"])
+                            lr_discriminator=s["lr_discriminator"], select_networks=s.get("select_networks", 50))
     fit = adversarial_fit(start, gen, data, config=cfg, progress=progress)
     learned = np.asarray(gen.traces(fit.rule, k_eval, s["held_out_networks"]))
     fresh = np.asarray(gen.traces(oja(), k_fresh, s["held_out_networks"]))
@@ -261,7 +261,7 @@ def run_fig3(out: Path, quick: bool = False, progress: bool = True) -> dict:
     fresh = {n: np.asarray(g.traces(oja(), keys["fresh"], s["held_out_networks"])) for n, g in gens.items()}
     start = MLPRule(keys["rule"], ("x", "y", "w"), width=s["width"], depth=s["depth"])
     cfg = AdversarialConfig(steps=s["steps"], networks=s["networks"], lr_generator=s["lr_generator"],
-                            lr_discriminator=s["lr_discriminator"])
+                            lr_discriminator=s["lr_discriminator"], select_networks=s.get("select_networks", 50))
     rules, fits = {"Oja (truth)": oja()}, {}
     for train, label in (("noisy 3-input", "GAN, noisy data"), ("39-input", "GAN, 39-input data")):
         data = np.asarray(gens[train].traces(oja(), keys["data"], s["data_networks"]))
@@ -359,7 +359,7 @@ def run_fig4(out: Path, quick: bool = False, progress: bool = True) -> dict:
     held = np.asarray(gen.traces(oja(), k_held, s["held_out_networks"]))
     fresh = np.asarray(gen.traces(oja(), k_fresh, s["held_out_networks"]))
     cfg = AdversarialConfig(steps=s["steps"], networks=s["networks"], lr_generator=s["lr_generator"],
-                            lr_discriminator=s["lr_discriminator"])
+                            lr_discriminator=s["lr_discriminator"], select_networks=s.get("select_networks", 50))
     rules, fits = {"Oja (truth)": oja()}, {}
     for name, start in fig4_rules(k_rule, s["width"], s["depth"]).items():
         print(f"[ramesh-fig4] adversarial fit of the {name} rule ({s['steps']} steps)")

@@ -238,7 +238,7 @@ def fit(
             t_c = time.perf_counter()
             params, state, infos, coef = _run_chunk(problem, strategy, params, state, k_steps,
                                                     jnp.asarray(step, jnp.int32), n)
-            infos = jax.tree_util.tree_map(np.asarray, infos)
+            infos, coef = jax.device_get((infos, coef))  # one transfer
             if first_chunk is None:
                 first_chunk = time.perf_counter() - t_c
             step += n
