@@ -312,3 +312,18 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path):
     straight = fit(problem, Gradient("adam", 0.02, batch_size=2), p0, steps=10, **kw)
     assert _max_diff(resumed.last_params, straight.last_params) <= 1e-6
     assert _max_diff(resumed.params, straight.params) <= 1e-6
+
+
+def test_a_problem_built_with_a_start_initialises_itself():
+    """``Problem.init(key)``: the start rule's arrays, plus nuisance parameters drawn from the key
+    (latent initial weights, one draw of ``circuit.init`` per trajectory)."""
+    problem, p0 = _activity("latent")
+    with pytest.raises(NotImplementedError, match="start"):
+        problem.init(jax.random.PRNGKey(0))
+    started = eqx.tree_at(lambda p: p.start, problem, p0["rule"], is_leaf=lambda x: x is None)
+    drawn = started.init(jax.random.PRNGKey(3))
+    assert _max_diff(drawn, p0) == 0.0  # the same key draws the same latent weights as initial_params
+    res = fit(started, LBFGS(), None, steps=2, key=jax.random.PRNGKey(3), progress=False)  # no params0
+    k_init = jax.random.split(jax.random.PRNGKey(3), 3)[0]  # the engine's first subkey initialises
+    assert res.history["objective"][0] == pytest.approx(float(problem.objective(started.init(k_init))), rel=1e-6)
+    assert res.best_score <= res.history["objective"][0]

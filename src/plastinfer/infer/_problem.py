@@ -35,7 +35,9 @@ class AbstractProblem(eqx.Module):
       items) on which best-so-far parameters are chosen;
     - optionally :meth:`validation_loss` (held-out items: selection uses it when present),
       :meth:`log_likelihood` (per observation, where the loss is a likelihood),
-      :meth:`coefficients` (the trace the history records) and :meth:`init`.
+      :meth:`coefficients` (the trace the history records) and :meth:`init` (the ``start``
+      rule's arrays the fitters record in the problem, plus nuisance parameters such as
+      latent initial weights drawn from the key — what multi-start ensembles re-draw).
     """
 
     @property
@@ -54,7 +56,12 @@ class AbstractProblem(eqx.Module):
         return False
 
     def init(self, key: Array) -> PyTree:
-        raise NotImplementedError(f"{type(self).__name__} has no default starting parameters; pass params0")
+        """Starting parameters: the problem's ``start`` (a rule's arrays, set by the fitters or
+        by hand) plus whatever nuisance parameters the problem draws from ``key``."""
+        start = getattr(self, "start", None)
+        if start is None:
+            raise NotImplementedError(f"{type(self).__name__} was built without a start; pass params0 to fit")
+        return start
 
     @abc.abstractmethod
     def loss(self, params: PyTree, batch: Array | None, key: Array) -> tuple[Array, dict[str, Array]]:

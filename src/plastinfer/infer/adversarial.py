@@ -76,6 +76,7 @@ class AdversarialProblem(AbstractProblem):
     networks: int = eqx.field(static=True, default=4)
     select_networks: int = eqx.field(static=True, default=50)
     data_sorted: Array | None = None
+    start: object = None
 
     def __check_init__(self):
         if self.data.ndim != 2 or self.data.shape[1] != self.generator.n_steps:
@@ -176,7 +177,8 @@ def adversarial_fit(rule: AbstractRule, generator: ActivityGenerator, data: Arra
     params0, static = rule_params(rule)
     check_finite_params(params0, "adversarial")
     problem = AdversarialProblem(generator, static, data, cfg.networks, cfg.select_networks,
-                                 data_sorted=jnp.sort(data, axis=0))  # per time point, once for every W1 score
+                                 data_sorted=jnp.sort(data, axis=0),  # per time point, once for every W1 score
+                                 start=params0)
     strategy = Adversarial(cfg.d_steps, cfg.lr_generator, cfg.lr_discriminator, cfg.clip, tuple(cfg.hidden),
                            seed=cfg.seed)
     every = callback_every or cfg.select_every

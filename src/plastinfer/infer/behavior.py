@@ -111,6 +111,7 @@ class ChoiceProblem(AbstractProblem):
     validation: Choices | None = None
     l1: float = eqx.field(static=True, default=0.0)
     per_subject: bool = eqx.field(static=True, default=False)
+    start: object = None
 
     @property
     def n_items(self) -> int:
@@ -260,7 +261,7 @@ def fit_choices(
             raise DatasetError(f"fit: per-subject validation needs the same {data.n_subjects} subjects, got "
                                f"{validation.n_subjects}")
         val = Choices.from_dataset(circuit, validation, jax.random.fold_in(k_in, 1))
-    problem = ChoiceProblem(circuit, static, arrays, val, cfg.l1, cfg.per_subject)
+    problem = ChoiceProblem(circuit, static, arrays, val, cfg.l1, cfg.per_subject, start=params0)
     strategy = Gradient(cfg.optimizer, cfg.learning_rate, cfg.clip, batch_size=None if cfg.per_subject else 1)
     callbacks = [] if callback is None else [
         lambda info: callback(info["step"], {"loss": info["loss"], "best_loss": float(np.mean(info.get("best_loss", np.nan)))})]

@@ -112,6 +112,7 @@ class FunctionProblem(AbstractProblem):
     rule_static: Any
     l1: float = eqx.field(static=True, default=0.0)
     selection_seed: int = eqx.field(static=True, default=12345)
+    start: object = None
 
     def rule(self, params):
         return eqx.combine(params, self.rule_static)
@@ -159,7 +160,7 @@ def meta_fit(
     cfg = config
     params0, static = rule_params(rule)
     check_finite_params(params0, "meta")
-    problem = FunctionProblem(task, static, cfg.l1)
+    problem = FunctionProblem(task, static, cfg.l1, start=params0)
     strategy = cfg.strategy()
     ref = None if reference is None else rule_coefficients(reference)
 

@@ -161,6 +161,7 @@ class ActivityProblem(AbstractProblem):
     checkpoint: int | bool | None = eqx.field(static=True, default=None)
     noise_std: float | None = eqx.field(static=True, default=None)
     freeze_rule: bool = eqx.field(static=True, default=False)
+    start: Any = None
 
     def __check_init__(self):
         if self.init_weights not in INIT_MODES:
@@ -183,7 +184,12 @@ class ActivityProblem(AbstractProblem):
         return eqx.combine(r, self.rule_static)
 
     def init(self, key):
-        raise NotImplementedError("ActivityProblem: build params0 with initial_params(rule, key)")
+        """``{"rule": start}`` plus, for latent initial weights, one draw of ``circuit.init`` per
+        trajectory from ``key``."""
+        if self.start is None:
+            raise NotImplementedError("ActivityProblem was built without a start rule; pass params0 to fit or "
+                                      "build params with initial_params(rule, key)")
+        return self.initial_params(eqx.combine(self.start, self.rule_static), key)
 
     def initial_params(self, rule: AbstractRule, key: Array) -> dict:
         params = {"rule": rule_params(rule)[0]}
@@ -350,7 +356,7 @@ def fit_trajectory(
     check_finite_params(params_rule, "fit")
     data = Trajectories.from_dataset(circuit, train)
     val = Trajectories.from_dataset(circuit, validation) if validation is not None else None
-    problem = ActivityProblem(circuit, static, data, val, cfg.init_weights, cfg.l1, cfg.checkpoint)
+    problem = ActivityProblem(circuit, static, data, val, cfg.init_weights, cfg.l1, cfg.checkpoint, start=params_rule)
     key = jax.random.PRNGKey(cfg.seed)
     key, k_lat = jax.random.split(key)
     params0 = problem.initial_params(rule, k_lat)
