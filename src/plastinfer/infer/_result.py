@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..rules import AbstractRule
+from ._problem import coefficient_names, rule_equation
 
 
 @dataclasses.dataclass
@@ -39,8 +40,6 @@ def result_from_engine(res, rule, *, per_step: str = "epoch", aliases: dict[str,
     coefficient trace of Taylor rules), ``params`` (all coefficients) and ``diverged``
     (rejected steps), and the common metrics."""
     hist = {k: np.asarray(v) for k, v in res.history.items()}
-    from ._problem import coefficient_names, rule_equation
-
     names = names if names is not None else coefficient_names(rule)
     hist["params"] = hist["coefficients"]
     if names is not None:

@@ -143,6 +143,11 @@ class AdversarialConfig:
     select_networks: int = 50
     seed: int = 0
 
+    def strategy(self) -> Adversarial:
+        """The :class:`Adversarial` strategy these settings describe."""
+        return Adversarial(self.d_steps, self.lr_generator, self.lr_discriminator, self.clip, tuple(self.hidden),
+                           seed=self.seed)
+
     def __post_init__(self):
         if min(self.steps, self.networks, self.d_steps, self.chunk, self.select_every, self.select_networks) < 1:
             raise ConfigError("adversarial: steps, networks, d_steps, chunk, select_every and select_networks must "
@@ -179,8 +184,7 @@ def adversarial_fit(rule: AbstractRule, generator: ActivityGenerator, data: Arra
     problem = AdversarialProblem(generator, static, data, cfg.networks, cfg.select_networks,
                                  data_sorted=jnp.sort(data, axis=0),  # per time point, once for every W1 score
                                  start=params0)
-    strategy = Adversarial(cfg.d_steps, cfg.lr_generator, cfg.lr_discriminator, cfg.clip, tuple(cfg.hidden),
-                           seed=cfg.seed)
+    strategy = cfg.strategy()
     every = callback_every or cfg.select_every
     callbacks = [] if callback is None else [
         lambda info: info["step"] % every == 0 and callback(info["step"], problem.rule(info["params"]))]

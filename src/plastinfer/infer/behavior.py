@@ -124,12 +124,15 @@ class ChoiceProblem(AbstractProblem):
     def rule(self, params) -> AbstractRule:
         return eqx.combine(params, self.rule_static)
 
+    def _step_bce(self, rule, w_key, inputs, choices, mask):
+        """BCE of every step of one subject's session from initial weights drawn with ``w_key``,
+        0 where ``mask`` is False, ``(T,)``."""
+        logit, _ = self.circuit.observe(rule, self.circuit.init(w_key), inputs)
+        return jnp.where(mask, optax.sigmoid_binary_cross_entropy(logit, choices), 0.0)
+
     def _nll(self, rule, w_key, inputs, choices, mask):
         """Mean BCE of one subject's choices under the model."""
-        state = self.circuit.init(w_key)
-        logit, _ = self.circuit.observe(rule, state, inputs)
-        bce = optax.sigmoid_binary_cross_entropy(logit, choices)
-        return jnp.sum(jnp.where(mask, bce, 0.0)) / jnp.maximum(jnp.sum(mask), 1)
+        return jnp.sum(self._step_bce(rule, w_key, inputs, choices, mask)) / jnp.maximum(jnp.sum(mask), 1)
 
     def _losses(self, params, data: Choices, idx, key, sequential: bool = False):
         take = lambda a: a[idx]  # noqa: E731
@@ -173,9 +176,7 @@ class ChoiceProblem(AbstractProblem):
         keys = jax.random.split(jax.random.PRNGKey(0), d.n)
 
         def one(p, k, i, c, m):
-            state = self.circuit.init(k)
-            logit, _ = self.circuit.observe(self.rule(p), state, i)
-            return jnp.where(m, -optax.sigmoid_binary_cross_entropy(logit, c), 0.0)
+            return -self._step_bce(self.rule(p), k, i, c, m)
 
         axes = 0 if self.per_subject else None
         return jax.vmap(one, in_axes=(axes, 0, 0, 0, 0))(params, keys, d.inputs, d.choices, d.mask)

@@ -32,13 +32,11 @@ from typing import Any
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array
 
 from ..errors import ConfigError
 from ..analysis._angles import rule_coefficients
-from ..objectives import DIVERGED_LOSS
+from ..objectives import DIVERGED_LOSS, FunctionTask
 from ..rules import AbstractRule
 from ._engine import fit
 from ._problem import (AbstractProblem, check_finite_params, coefficient_names, coefficient_vector, rule_l1,

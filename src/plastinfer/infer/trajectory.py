@@ -37,7 +37,7 @@ from ..errors import ConfigError, DatasetError
 from ..analysis._metrics import r2_score
 from ..circuits import AbstractCircuit
 from ..data import Dataset
-from ..rules import AbstractRule, Taylor, rule_from_spec
+from ..rules import AbstractRule, rule_from_spec
 from ._engine import fit
 from ._problem import AbstractProblem, check_finite_params, coefficient_vector, rule_l1, rule_params
 from ._result import FitResult, result_from_engine
@@ -129,8 +129,7 @@ class Trajectories(eqx.Module):
     @classmethod
     def from_dataset(cls, circuit: AbstractCircuit, data: Dataset) -> "Trajectories":
         rewards = None if data.rewards is None else jnp.asarray(data.rewards)
-        inputs = jax.vmap(circuit.make_inputs)(jnp.asarray(data.stimuli), rewards) if rewards is not None else \
-            jax.vmap(lambda s: circuit.make_inputs(s))(jnp.asarray(data.stimuli))
+        inputs = jax.vmap(circuit.make_inputs)(jnp.asarray(data.stimuli), rewards)  # None: an empty pytree
         w0 = None if data.init_weights is None else jnp.asarray(data.init_weights)
         return cls(inputs, jnp.asarray(data.activity), jnp.asarray(data.units), w0)
 
