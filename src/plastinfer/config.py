@@ -32,8 +32,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from ._checks import as_float, as_int
 from .errors import ConfigError
 
+MAX_CONFIG_BYTES = 1 << 20
+MAX_SIMULATED_STEPS = 10**8  # trajectories × steps a `simulate` config may ask for
 SECTIONS = {"circuit", "rule", "data", "model", "fit", "run"}  # [run]: provenance written by `fit`, ignored
 DATA_KEYS = {"n_trajectories", "n_steps", "input_std", "samples_per_step", "noise_std", "fraction_recorded", "seed"}
 DATA_DEFAULTS = {"n_trajectories": 60, "n_steps": 50, "input_std": math.sqrt(0.1), "samples_per_step": None,
@@ -45,9 +48,19 @@ def load_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: no such config file")
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a file (a config is a TOML file)")
     try:
-        cfg = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        text = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {len(text):,} bytes is too large for a config file")
+    try:
+        cfg = tomllib.loads(text.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text (a TOML config must be UTF-8)") from None
+    except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
     unknown = set(cfg) - SECTIONS
     if unknown:
@@ -64,20 +77,19 @@ def data_settings(cfg: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"data: unknown key(s) {sorted(unknown)}; allowed: {sorted(DATA_KEYS)}")
     out = {**DATA_DEFAULTS, **table}
-    try:
-        out["n_trajectories"] = int(out["n_trajectories"])
-        out["n_steps"] = int(out["n_steps"])
-        out["seed"] = int(out["seed"])
-        for k in ("input_std", "noise_std", "fraction_recorded"):
-            out[k] = float(out[k])
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"data: {err}") from None
-    if out["n_trajectories"] < 1 or out["n_steps"] < 1:
-        raise ConfigError("data: n_trajectories and n_steps must be ≥ 1")
-    if not 0 < out["fraction_recorded"] <= 1:
+    for k in ("n_trajectories", "n_steps"):
+        out[k] = as_int(out[k], k, "data", minimum=1)
+    out["seed"] = as_int(out["seed"], "seed", "data")
+    if out["samples_per_step"] is not None:
+        out["samples_per_step"] = as_int(out["samples_per_step"], "samples_per_step", "data", minimum=1)
+    out["input_std"] = as_float(out["input_std"], "input_std", "data", positive=True)
+    out["noise_std"] = as_float(out["noise_std"], "noise_std", "data", minimum=0.0)
+    out["fraction_recorded"] = as_float(out["fraction_recorded"], "fraction_recorded", "data", positive=True)
+    if out["fraction_recorded"] > 1:
         raise ConfigError(f"data: fraction_recorded must be in (0, 1], got {out['fraction_recorded']}")
-    if out["noise_std"] < 0 or out["input_std"] <= 0:
-        raise ConfigError("data: noise_std must be ≥ 0 and input_std > 0")
+    if out["n_trajectories"] * out["n_steps"] > MAX_SIMULATED_STEPS:
+        raise ConfigError(f"data: {out['n_trajectories']} trajectories × {out['n_steps']} steps is more than "
+                          f"{MAX_SIMULATED_STEPS:,} simulated steps")
     return out
 
 
@@ -94,7 +106,8 @@ def fit_settings(cfg: dict[str, Any], kind: str = "trajectory"):
     if unknown:
         raise ConfigError(f"fit: unknown key(s) {sorted(unknown)} for a {kind} fit; allowed: "
                           f"{sorted(fields | {'n_test'})}")
+    n_test = as_int(n_test, "n_test", "fit", minimum=0)
     try:
-        return cls(**table), int(n_test)
+        return cls(**table), n_test
     except TypeError as err:
         raise ConfigError(f"fit: {err}") from None

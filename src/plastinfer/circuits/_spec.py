@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from .._checks import as_float, as_int, as_str
 from ..errors import ConfigError
 from ._base import AbstractCircuit
 from ._choice import ChoiceCircuit
@@ -41,15 +42,16 @@ def _convert(value: Any, annotation: Any, name: str) -> Any:
             raise ConfigError(f"circuit: {name} must be true or false, got {value!r}")
         return value
     if kind.startswith("int"):
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ConfigError(f"circuit: {name} must be an integer, got {value!r}")
-        return int(value)
+        return as_int(value, name, "circuit")
     if kind.startswith("float"):
-        return float(value)
+        return as_float(value, name, "circuit")
     if kind.startswith("str"):
-        return str(value)
+        return as_str(value, name, "circuit")
     if kind.startswith("tuple"):
-        return tuple(tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else v for v in value)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"circuit: {name} must be a list, got {value!r}")
+        return tuple(tuple(as_float(x, name, "circuit") for x in v) if isinstance(v, (list, tuple))
+                     else as_float(v, name, "circuit") for v in value)
     return value
 
 
@@ -73,6 +75,8 @@ def circuit_from_spec(spec: Mapping[str, Any]) -> AbstractCircuit:
         if name in spec and spec[name] is not None:
             try:
                 kwargs[name] = _convert(spec[name], f.type, name)
+            except ConfigError:
+                raise
             except (TypeError, ValueError) as err:
                 raise ConfigError(f"circuit: {name}: {err}") from None
         elif f.default is dataclasses.MISSING:

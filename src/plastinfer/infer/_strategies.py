@@ -101,10 +101,14 @@ def make_optimizer(name: str | optax.GradientTransformation, learning_rate: floa
     if isinstance(name, optax.GradientTransformation):
         base = name
     else:
+        if not isinstance(name, str) or name.startswith("_"):
+            raise ConfigError(f"fit: optimizer must be an optax optimizer's name (e.g. 'adam'), got {name!r}")
         try:
             base = getattr(optax, name)(learning_rate)
-        except (AttributeError, TypeError) as err:
-            raise ConfigError(f"fit: optimizer {name!r} is not an optax optimizer ({err})") from None
+        except Exception as err:  # noqa: BLE001 — any failure means: not an optimizer's name
+            raise ConfigError(f"fit: optimizer {name!r} is not an optax optimizer ({type(err).__name__})") from None
+        if not isinstance(base, optax.GradientTransformation):
+            raise ConfigError(f"fit: optimizer {name!r} is not an optax optimizer (optax.{name} does not build one)")
     return optax.chain(optax.clip_by_global_norm(clip), base) if clip else base
 
 

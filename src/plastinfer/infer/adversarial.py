@@ -29,6 +29,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ..errors import ConfigError
+from .._checks import check_fields
 from ..data import ActivityGenerator
 from ..rules import AbstractRule
 from ._engine import fit
@@ -149,6 +150,7 @@ class AdversarialConfig:
                            seed=self.seed)
 
     def __post_init__(self):
+        check_fields(self, "adversarial")
         if min(self.steps, self.networks, self.d_steps, self.chunk, self.select_every, self.select_networks) < 1:
             raise ConfigError("adversarial: steps, networks, d_steps, chunk, select_every and select_networks must "
                               "be ≥ 1")

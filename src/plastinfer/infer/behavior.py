@@ -36,6 +36,7 @@ import optax
 from jaxtyping import Array, PyTree
 
 from ..errors import ConfigError, DatasetError
+from .._checks import check_fields
 from ..analysis._behavior import bernoulli_deviance, percent_deviance_explained
 from ..analysis._metrics import r2_score
 from ..circuits import rollout
@@ -44,7 +45,7 @@ from ..rules import AbstractRule
 from ._engine import fit
 from ._problem import AbstractProblem, check_finite_params, coefficient_names, coefficient_vector, rule_params
 from ._result import FitResult, result_from_engine
-from ._strategies import Gradient
+from ._strategies import Gradient, make_optimizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,10 +68,12 @@ class ChoiceFitConfig:
     seed: int = 0
 
     def __post_init__(self):
+        check_fields(self, "fit")
         if self.epochs < 0 or self.learning_rate <= 0 or self.l1 < 0 or (self.clip is not None and self.clip < 0):
             raise ConfigError("fit: epochs ≥ 0, learning_rate > 0, l1 ≥ 0 and clip ≥ 0 required")
         if self.select_every < 1:
             raise ConfigError(f"fit: select_every must be ≥ 1, got {self.select_every}")
+        make_optimizer(self.optimizer, self.learning_rate)
 
 
 class Choices(eqx.Module):

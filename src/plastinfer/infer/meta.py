@@ -35,6 +35,7 @@ import jax
 import numpy as np
 
 from ..errors import ConfigError
+from .._checks import check_fields
 from ..analysis._angles import rule_coefficients
 from ..objectives import DIVERGED_LOSS, FunctionTask
 from ..rules import AbstractRule
@@ -42,7 +43,7 @@ from ._engine import fit
 from ._problem import (AbstractProblem, check_finite_params, coefficient_names, coefficient_vector, rule_l1,
                        rule_params)
 from ._result import FitResult, result_from_engine
-from ._strategies import Evolution, Gradient, evosax_algorithms
+from ._strategies import Evolution, Gradient, evosax_algorithms, make_optimizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +80,7 @@ class MetaConfig:
     seed: int = 0
 
     def __post_init__(self):
+        check_fields(self, "meta")
         if self.generations < 1 or self.sigma_init <= 0 or self.learning_rate <= 0 or self.l1 < 0:
             raise ConfigError("meta: generations ≥ 1, sigma_init > 0, learning_rate > 0 and l1 ≥ 0 required")
         if self.population_size is not None and self.population_size < 2:
@@ -88,6 +90,7 @@ class MetaConfig:
         if self.method != "gradient" and self.method not in evosax_algorithms():
             raise ConfigError(f"meta: unknown method {self.method!r}; use 'gradient' or an evosax strategy "
                               f"({', '.join(sorted(evosax_algorithms()))})")
+        make_optimizer(self.optimizer, self.learning_rate)
 
     def strategy(self):
         if self.method == "gradient":

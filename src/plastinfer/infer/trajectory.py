@@ -34,6 +34,7 @@ import numpy as np
 from jaxtyping import Array, PyTree
 
 from ..errors import ConfigError, DatasetError
+from .._checks import check_fields
 from ..analysis._metrics import r2_score
 from ..circuits import AbstractCircuit
 from ..data import Dataset
@@ -41,7 +42,7 @@ from ..rules import AbstractRule, rule_from_spec
 from ._engine import fit
 from ._problem import AbstractProblem, check_finite_params, coefficient_vector, rule_l1, rule_params
 from ._result import FitResult, result_from_engine
-from ._strategies import LBFGS, Gradient
+from ._strategies import LBFGS, Gradient, make_optimizer
 
 INIT_MODES = ("resample", "latent", "true")
 SOLVERS = ("adam", "lbfgs")
@@ -78,6 +79,7 @@ class TrajectoryFitConfig:
     seed: int = 0
 
     def __post_init__(self):
+        check_fields(self, "fit")
         if self.solver not in SOLVERS:
             raise ConfigError(f"fit: solver must be one of {list(SOLVERS)}, got {self.solver!r}")
         if self.solver == "lbfgs" and self.init_weights == "resample":
@@ -89,6 +91,11 @@ class TrajectoryFitConfig:
                               f"{self.batch_size}, {self.select_every})")
         if self.learning_rate <= 0 or self.l1 < 0 or (self.clip is not None and self.clip < 0):
             raise ConfigError("fit: learning_rate must be positive, l1 and clip non-negative (clip 0: none)")
+        if self.latent_learning_rate <= 0 or self.latent_warmup < 0:
+            raise ConfigError("fit: latent_learning_rate must be positive and latent_warmup ≥ 0")
+        if not isinstance(self.checkpoint, bool) and self.checkpoint is not None and self.checkpoint < 1:
+            raise ConfigError(f"fit: checkpoint must be true, false or a number of steps ≥ 1, got {self.checkpoint}")
+        make_optimizer(self.optimizer, self.learning_rate)
 
 
 def _check_compatible(circuit, data: Dataset, what: str) -> None:

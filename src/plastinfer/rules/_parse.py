@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Sequence
 
 from ._base import VARIABLES
-from ._taylor import Taylor
+from ._taylor import MAX_ORDER, Taylor
+
+MAX_EQUATION_CHARS = 10_000
 
 Poly = dict[tuple[int, int, int, int], float]  # powers of (x, y, w, r) → coefficient
 
@@ -16,6 +19,8 @@ def _mul(a: Poly, b: Poly) -> Poly:
     for pa, ca in a.items():
         for pb, cb in b.items():
             p = tuple(i + j for i, j in zip(pa, pb))
+            if max(p) > MAX_ORDER:
+                raise ValueError(f"a power above the highest supported order {MAX_ORDER}")
             out[p] = out.get(p, 0.0) + ca * cb
     return out
 
@@ -50,6 +55,8 @@ def _poly(node: ast.AST, text: str) -> Poly:
             exp = node.right
             if not (isinstance(exp, ast.Constant) and isinstance(exp.value, int) and exp.value >= 0):
                 raise ValueError(f"equation {text!r}: powers must be non-negative integers")
+            if exp.value > MAX_ORDER:
+                raise ValueError(f"equation {text!r}: power {exp.value} is above the highest supported order {MAX_ORDER}")
             out: Poly = {(0, 0, 0, 0): 1.0}
             base = _poly(node.left, text)
             for _ in range(exp.value):
@@ -66,6 +73,10 @@ def parse_equation(text: str, variables: Sequence[str] | None = None, order: int
     when the equation uses it); ``order`` to ``max(2, highest power)``. Parsed with
     :mod:`ast` — nothing is evaluated.
     """
+    if not isinstance(text, str):
+        raise ValueError(f"equation must be a string, got {text!r}")
+    if len(text) > MAX_EQUATION_CHARS:
+        raise ValueError(f"equation of {len(text):,} characters is longer than {MAX_EQUATION_CHARS:,}")
     body = text.strip()
     for prefix in ("Δw", "dw", "delta_w"):
         if body.startswith(prefix) and "=" in body:
@@ -75,7 +86,15 @@ def parse_equation(text: str, variables: Sequence[str] | None = None, order: int
         tree = ast.parse(body.strip(), mode="eval")
     except SyntaxError as err:
         raise ValueError(f"equation {text!r}: not a polynomial ({err.msg})") from None
-    poly = {p: c for p, c in _poly(tree, text).items() if c != 0.0}
+    except (RecursionError, MemoryError):
+        raise ValueError(f"equation {text[:40]!r}…: nested too deeply") from None
+    try:
+        poly = {p: c for p, c in _poly(tree, text).items() if c != 0.0}
+    except RecursionError:
+        raise ValueError(f"equation {text[:40]!r}…: nested too deeply") from None
+    bad = [c for c in poly.values() if not math.isfinite(c)]
+    if bad:
+        raise ValueError(f"equation {text!r}: a coefficient is not finite ({bad[0]})")
     used = {VARIABLES[i] for p in poly for i, e in enumerate(p) if e}
     if variables is None:
         variables = ("x", "y", "w", "r") if "r" in used else ("x", "y", "w")

@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 
+from .._checks import as_float, as_int, as_str
 from ..errors import ConfigError
 from ._base import AbstractRule
 from ._library import KNOWN_RULES
@@ -21,6 +22,19 @@ _MLP_KEYS = {"family", "variables", "width", "depth", "activation", "out_scale"}
 _SEMI_KEYS = {"family", "width", "depth", "activation", "out_scale"}
 _GLOBAL_KEYS = {"family", "n_in", "n_out", "width", "depth", "activation", "out_scale"}
 FAMILIES = ("taylor", "mlp", "semi_global_mlp", "global_mlp", "spike_trace", "sum", "frozen", "tuple")
+
+
+MAX_MLP_WIDTH = 100_000
+
+
+def _mlp_shape(spec: Mapping[str, Any], depth: int) -> tuple[int, int, str, float]:
+    """``(width, depth, activation, out_scale)`` of an MLP rule's spec, checked."""
+    width = as_int(spec.get("width", 10), "width", "rule", minimum=1)
+    if width > MAX_MLP_WIDTH:
+        raise ConfigError(f"rule: width {width} is above {MAX_MLP_WIDTH:,}")
+    return (width, as_int(spec.get("depth", depth), "depth", "rule", minimum=0),
+            as_str(spec.get("activation", "tanh"), "activation", "rule"),
+            as_float(spec.get("out_scale", 1e-2), "out_scale", "rule", minimum=0.0))
 
 
 def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> AbstractRule:
@@ -47,13 +61,17 @@ def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> Abs
     if "equation" in spec and "family" not in spec:
         from ._parse import parse_equation
 
+        order = spec.get("order")
         try:
-            return parse_equation(str(spec["equation"]), spec.get("variables"), spec.get("order"))
+            return parse_equation(as_str(spec["equation"], "equation", "rule"), spec.get("variables"),
+                                  None if order is None else as_int(order, "order", "rule", minimum=0))
+        except ConfigError:
+            raise
         except ValueError as err:
             raise ConfigError(f"rule: {err}") from None
     if "name" in spec and "family" not in spec:
         name = spec["name"]
-        if name not in KNOWN_RULES:
+        if not isinstance(name, str) or name not in KNOWN_RULES:
             raise ConfigError(f"rule: unknown name {name!r}; known rules: {sorted(KNOWN_RULES)}")
         return KNOWN_RULES[name]()
     family = spec.get("family")
@@ -62,31 +80,35 @@ def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> Abs
             unknown = set(spec) - _TAYLOR_KEYS
             if unknown:
                 raise ConfigError(f"rule: unknown key(s) {sorted(unknown)} for family 'taylor'")
-            variables = tuple(spec.get("variables", ("x", "y", "w")))
-            order = int(spec.get("order", 2))
+            variables = spec.get("variables", ("x", "y", "w"))
+            if isinstance(variables, str) or not isinstance(variables, (list, tuple)):
+                raise ConfigError(f"rule: variables must be a list of names, got {variables!r}")
+            variables = tuple(variables)
+            order = as_int(spec.get("order", 2), "order", "rule", minimum=0)
             active = spec.get("active")
+            if active is not None and (isinstance(active, str) or not isinstance(active, (list, tuple))):
+                raise ConfigError(f"rule: active must be a list of term names, got {active!r}")
             if "terms" in spec or key is None:
-                return Taylor.from_terms(dict(spec.get("terms", {})), variables, order, active)
-            return Taylor.init(key, variables, order, float(spec.get("init_scale", 1e-2)), active)
+                return Taylor.from_terms(spec.get("terms", {}), variables, order, active)
+            return Taylor.init(key, variables, order, as_float(spec.get("init_scale", 1e-2), "init_scale", "rule",
+                                                               minimum=0.0), active)
         if family == "mlp":
             unknown = set(spec) - _MLP_KEYS
             if unknown:
                 raise ConfigError(f"rule: unknown key(s) {sorted(unknown)} for family 'mlp'")
             if key is None:
                 raise ConfigError("rule: an MLP rule needs a random key to initialise")
-            return MLPRule(
-                key,
-                tuple(spec.get("variables", ("x", "y", "w"))),
-                int(spec.get("width", 10)),
-                int(spec.get("depth", 1)),
-                str(spec.get("activation", "tanh")),
-                float(spec.get("out_scale", 1e-2)),
-            )
+            variables = spec.get("variables", ("x", "y", "w"))
+            if isinstance(variables, str) or not isinstance(variables, (list, tuple)):
+                raise ConfigError(f"rule: variables must be a list of names, got {variables!r}")
+            return MLPRule(key, tuple(variables), *_mlp_shape(spec, 1))
         if family == "spike_trace":
             unknown = set(spec) - _SPIKE_KEYS
             if unknown:
                 raise ConfigError(f"rule: unknown key(s) {sorted(unknown)} for family 'spike_trace'")
-            return SpikeTraceRule.create(**{k: float(v) for k, v in spec.items() if k != "family"})
+            values = {k: (as_str(v, k, "rule") if k == "unit" else as_float(v, k, "rule"))
+                      for k, v in spec.items() if k != "family"}
+            return SpikeTraceRule.create(**values)
         if family in ("semi_global_mlp", "global_mlp"):
             allowed = _SEMI_KEYS if family == "semi_global_mlp" else _GLOBAL_KEYS
             unknown = set(spec) - allowed
@@ -94,14 +116,15 @@ def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> Abs
                 raise ConfigError(f"rule: unknown key(s) {sorted(unknown)} for family {family!r}")
             if key is None:
                 raise ConfigError(f"rule: a {family} rule needs a random key to initialise")
-            kw = dict(width=int(spec.get("width", 10)), depth=int(spec.get("depth", 2)),
-                      activation=str(spec.get("activation", "tanh")), out_scale=float(spec.get("out_scale", 1e-2)))
+            width, depth, activation, out_scale = _mlp_shape(spec, 2)
+            kw = dict(width=width, depth=depth, activation=activation, out_scale=out_scale)
             if family == "semi_global_mlp":
                 return SemiGlobalMLPRule(key, **kw)
             for required in ("n_in", "n_out"):
                 if required not in spec:
                     raise ConfigError(f"rule: family 'global_mlp' needs {required!r} (the layer's size)")
-            return GlobalMLPRule(key, int(spec["n_in"]), int(spec["n_out"]), **kw)
+            return GlobalMLPRule(key, as_int(spec["n_in"], "n_in", "rule", minimum=1),
+                                 as_int(spec["n_out"], "n_out", "rule", minimum=1), **kw)
         if family == "frozen":
             if not isinstance(spec.get("rule"), Mapping) or set(spec) - {"family", "rule"}:
                 raise ConfigError("rule: family 'frozen' needs exactly one table 'rule'")

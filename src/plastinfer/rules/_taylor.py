@@ -13,13 +13,20 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
+from .._checks import as_float, as_int
+from ..errors import ConfigError
 from ._base import VARIABLES, AbstractRule
+
+MAX_ORDER = 10  # highest power of a Taylor rule
+MAX_TERMS = 100_000  # coefficients of a Taylor rule
 
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 _NAME_RE = re.compile(r"([xywr])(\d+)")
 
 
 def _check_variables(variables: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(variables, str) or not isinstance(variables, Iterable):
+        raise ValueError(f"variables must be a list of names such as ['x', 'y', 'w'], got {variables!r}")
     variables = tuple(variables)
     unknown = [v for v in variables if v not in VARIABLES]
     if unknown:
@@ -99,6 +106,11 @@ class Taylor(AbstractRule):
     @classmethod
     def zeros(cls, variables: Sequence[str] = ("x", "y", "w"), order: int = 2, active=None) -> "Taylor":
         variables = _check_variables(variables)
+        order = as_int(order, "order", "rule", minimum=0)
+        if order > MAX_ORDER or (order + 1) ** len(variables) > MAX_TERMS:
+            raise ConfigError(f"rule: a Taylor rule of order {order} in {len(variables)} variables has "
+                              f"{(order + 1) ** len(variables):,} terms; order ≤ {MAX_ORDER} and ≤ {MAX_TERMS:,} "
+                              "terms are supported")
         theta = jnp.zeros((order + 1,) * len(variables), jnp.float32)
         return cls(theta, variables, int(order), cls._canonical_active(active, variables, order))
 
@@ -108,6 +120,7 @@ class Taylor(AbstractRule):
     ) -> "Taylor":
         """Coefficients i.i.d. ``N(0, scale²)`` (the paper: variance 1e-4, i.e. ``scale=1e-2``)."""
         rule = cls.zeros(variables, order, active)
+        scale = as_float(scale, "init_scale", "rule", minimum=0.0)
         theta = scale * jax.random.normal(key, rule.theta.shape, jnp.float32)
         return eqx.tree_at(lambda t: t.theta, rule, theta)
 
@@ -118,8 +131,10 @@ class Taylor(AbstractRule):
         """A rule with the named coefficients set and every other one zero."""
         rule = cls.zeros(variables, order, active)
         theta = np.zeros(rule.theta.shape, np.float32)
+        if not isinstance(terms, Mapping):
+            raise ConfigError(f"rule: terms must be a table of coefficients, got {type(terms).__name__}")
         for name, value in terms.items():
-            theta[_parse_name(name, rule.variables, rule.order)] = float(value)
+            theta[_parse_name(str(name), rule.variables, rule.order)] = as_float(value, f"terms.{name}", "rule")
         return eqx.tree_at(lambda t: t.theta, rule, jnp.asarray(theta))
 
     @staticmethod
