@@ -16,7 +16,7 @@ everything else is private. See the README for a tour.
   :func:`fit_trajectory`, :func:`fit_choices`, :func:`meta_fit`, :func:`adversarial_fit`.
 - **analysis** — R², deviance, angles, portraits, comparisons.
 - **identify** — which learning rule trained a network (Nayebi et al. 2020).
-- **runs** — run folders: :func:`load_rule`, :func:`save_rule`, :func:`write_run`.
+- **runs** — run folders: :class:`RunFolder` (staged, never destroys what it did not write), :func:`load_rule`, :func:`save_rule`, :func:`write_run`.
 - **errors** — one error type per kind of user mistake.
 """
 
@@ -33,7 +33,8 @@ from .data import (ActivityGenerator, ChoiceDataset, Dataset, covariance_sqrt, l
 from .objectives import FunctionTask, GaussianDatasets, SpikingTask, pc_distance
 # infer: the engine, its problems and strategies, and the fitters
 from .infer import (LBFGS, AbstractProblem, AbstractStrategy, ActivityProblem, Adversarial, AdversarialConfig,
-                    AdversarialProblem, ChoiceFitConfig, ChoiceProblem, EngineResult, Evolution, FitResult,
+                    AdversarialProblem, ChoiceFitConfig, ChoiceProblem, EngineResult, Evolution, FitInterrupted,
+                    FitResult,
                     FunctionProblem, Gradient, MetaConfig, TrajectoryFitConfig, adversarial_fit, evaluate,
                     evaluate_choices, evaluate_meta, fit, fit_choices, fit_trajectory, meta_fit, rule_equation)
 # analysis
@@ -43,7 +44,7 @@ from .analysis import (coefficient_conditioning, compare_rules, comparison_markd
 from .identify import (LearnerConfig, Measurement, PopulationSpec, feature_matrix, generate_population,
                        load_population, rf_importances, score_holdouts, score_splits, subsample_trajectory)
 # runs and errors
-from .runs import load_rule, save_rule, write_run
+from .runs import RunFolder, load_rule, save_rule, write_run
 from .errors import ConfigError, DatasetError, PlastinferInputError
 from .runs import RunExistsError
 
@@ -62,7 +63,7 @@ __all__ = [
     # objectives
     "FunctionTask", "GaussianDatasets", "SpikingTask", "pc_distance",
     # infer
-    "fit", "EngineResult", "FitResult", "AbstractProblem", "AbstractStrategy", "ActivityProblem", "ChoiceProblem",
+    "fit", "EngineResult", "FitInterrupted", "FitResult", "AbstractProblem", "AbstractStrategy", "ActivityProblem", "ChoiceProblem",
     "FunctionProblem", "AdversarialProblem", "Gradient", "LBFGS", "Evolution", "Adversarial",
     "TrajectoryFitConfig", "fit_trajectory", "evaluate", "ChoiceFitConfig", "fit_choices", "evaluate_choices",
     "MetaConfig", "meta_fit", "evaluate_meta", "AdversarialConfig", "adversarial_fit", "rule_equation",
@@ -73,5 +74,5 @@ __all__ = [
     "LearnerConfig", "PopulationSpec", "Measurement", "generate_population", "load_population", "feature_matrix",
     "score_splits", "score_holdouts", "rf_importances", "subsample_trajectory",
     # runs, errors
-    "load_rule", "save_rule", "write_run", "PlastinferInputError", "DatasetError", "ConfigError", "RunExistsError",
+    "RunFolder", "load_rule", "save_rule", "write_run", "PlastinferInputError", "DatasetError", "ConfigError", "RunExistsError",
 ]

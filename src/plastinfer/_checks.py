@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import numbers
 import types
 import typing
@@ -113,3 +114,26 @@ def check_fields(obj: Any, section: str) -> None:
         new = _convert(value, hint, f.name, section)
         if new is not value:
             object.__setattr__(obj, f.name, new)
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (physical pages free or reclaimable), or a large number
+    where the system does not say."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def check_memory(nbytes: int, what: str) -> None:
+    """Refuse work whose arrays would need more than the memory available."""
+    free = available_memory()
+    if nbytes > free:
+        raise ConfigError(f"{what} needs about {nbytes / 2**30:,.1f} GiB; {free / 2**30:,.1f} GiB is available")

@@ -65,7 +65,7 @@ def _cmd_fit(args) -> int:
 
     cfg = load_config(args.config)
     result, figures = run_fit(cfg, args.data, args.output, force=args.force, resume=args.resume,
-                              epochs=args.epochs, progress=not args.quiet)
+                              epochs=args.epochs, progress=not args.quiet, inputs=(args.config,))
     print_fit(result, figures, args.output)
     return 0
 
@@ -97,15 +97,21 @@ def _cmd_reproduce(args) -> int:
     if "workers" in options and options["workers"] < 1:
         raise PlastinferInputError(f"--workers must be at least 1, not {options['workers']}")
     out = args.output or Path(f"reproduce-{exp.name}{'-quick' if args.quick else ''}")
-    if args.force and "population" in options and out.resolve() in (options["population"].resolve(),
-                                                                    *options["population"].resolve().parents):
-        raise PlastinferInputError(f"--population {options['population']} lies inside {out}, which --force would "
-                                   "replace; keep the population outside the output folder")
-    from .runs import prepare_run_dir
+    if "population" in options and out.resolve() in (options["population"].resolve(),
+                                                     *options["population"].resolve().parents):
+        raise PlastinferInputError(f"--population {options['population']} lies inside {out}, which the "
+                                   "reproduction writes; keep the population outside the output folder")
+    from .runs import RunFolder
 
-    prepare_run_dir(out, force=args.force)
-    exp.run(out, quick=args.quick, progress=not args.quiet, **options)
+    folder = RunFolder(out, force=args.force, inputs=(options.get("data"), options.get("population")))
+    with folder as stage:
+        exp.run(stage, quick=args.quick, progress=not args.quiet, **options)
+    print(f"output: {folder.path}")
     return 0
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,10 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except (PlastinferInputError, FileExistsError) as err:
-        print(f"plastinfer: error: {err}", file=sys.stderr)
+        print(f"plastinfer: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("plastinfer: interrupted", file=sys.stderr)
+    except OSError as err:  # the file system refused (disk full, permissions, a path that vanished)
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        print(f"plastinfer: error: {where}{err.strerror or err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt as err:
+        note = _one_line(err) if str(err) else "interrupted"
+        print(f"plastinfer: {note}", file=sys.stderr)
         return 130
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .runs import prepare_run_dir, print_fit, run_fit, simulate_from_config, write_toml
+from .runs import RunFolder, print_fit, run_fit, simulate_from_config, write_toml
 
 #: The demo's config — also a template for ``plastinfer simulate`` / ``plastinfer fit``.
 DEMO_CONFIG = {
@@ -19,15 +19,15 @@ DEMO_CONFIG = {
 
 def run_demo(out: Path, force: bool = False) -> None:
     t0 = time.perf_counter()
-    out = Path(out)
-    prepare_run_dir(out, force=force)
-    config_path = out / "demo.toml"
-    write_toml(config_path, DEMO_CONFIG)
-    print(f"plastinfer demo: Oja's rule Δw = x·y − y²·w in a linear 10 → 20 layer; config {config_path}")
-
-    simulate_from_config(DEMO_CONFIG, out / "data.npz", force=True, source=str(config_path))
-    result, figures = run_fit(DEMO_CONFIG, out / "data.npz", out / "run", progress=True)
-    print_fit(result, figures, out / "run")
+    folder = RunFolder(out, force=force)
+    with folder as stage:
+        config_path = stage / "demo.toml"
+        write_toml(config_path, DEMO_CONFIG)
+        print(f"plastinfer demo: Oja's rule Δw = x·y − y²·w in a linear 10 → 20 layer; config "
+              f"{folder.final(config_path)}")
+        simulate_from_config(DEMO_CONFIG, stage / "data.npz", source=str(folder.final(config_path)))
+        result, figures = run_fit(DEMO_CONFIG, stage / "data.npz", stage / "run", progress=True)
+    print_fit(result, [folder.final(f) for f in figures], folder.path / "run")
     c = result.rule.coefficients()
     print(f"θ[x1y1w0] = {c['x1y1w0']:+.3f} (truth +1),  θ[x0y2w1] = {c['x0y2w1']:+.3f} (truth −1); "
           f"initial weights were unknown to the fit (fitted as latent parameters)")

@@ -20,33 +20,189 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from .errors import PlastinferInputError
-from ._io import atomic_write
+from .errors import DatasetError, PlastinferInputError
+from ._checks import check_memory
+from ._io import atomic_write, read_npz
 from .infer import FitResult, rule_equation
 
 from .rules import AbstractRule, rule_from_spec, rule_to_spec
 
 
 class RunExistsError(PlastinferInputError):
-    """The run folder exists and holds a run."""
+    """The run folder exists and holds a run (or something that is not a run)."""
 
 
-def prepare_run_dir(path: str | os.PathLike, *, force: bool = False, resume: bool = False) -> Path:
-    """Create ``path`` for a new run; refuse a folder that already holds files unless
-    ``force`` (its contents are then replaced) or ``resume`` (it must hold a checkpoint)."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise RunExistsError(f"{path} exists and is not a folder")
-    if resume:
-        if not (path / "checkpoint.npz").exists():
-            raise RunExistsError(f"{path}: nothing to resume (no checkpoint.npz)")
-        return path
-    if path.exists() and any(path.iterdir()):
-        if not force:
-            raise RunExistsError(f"{path} already holds a run; pass --force to replace it or --resume to continue it")
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+MANIFEST = ".plastinfer-run.json"  # marks a folder plastinfer wrote, and lists what it wrote
+CHECKPOINT = "checkpoint.npz"
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir())
+
+
+def _foreign_files(folder: Path) -> list[str]:
+    """Files in ``folder`` that its manifest does not list (all of them when there is none)."""
+    listed: set[str] = set()
+    manifest = folder / MANIFEST
+    if manifest.is_file():
+        try:
+            listed = set(json.loads(manifest.read_text()).get("files", []))
+        except (ValueError, AttributeError, OSError, UnicodeDecodeError):
+            listed = set()
+        listed.add(MANIFEST)
+    return [f for f in _files(folder) if f not in listed]
+
+
+def _check_writable(path: Path) -> Path:
+    """The nearest existing ancestor of ``path``: it must be a folder this user can write."""
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise RunExistsError(f"{path}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise RunExistsError(f"{path}: cannot write into {probe} (permission denied)")
+    return probe
+
+
+class RunFolder:
+    """An output folder written so that nothing is ever lost.
+
+    ``RunFolder(path, force=…, resume=…, inputs=[…])`` checks, before anything is computed or
+    created, that the folder can be written: ``path`` is new or empty; or ``force`` and it is
+    a run folder plastinfer wrote (a manifest, :data:`MANIFEST`, lists every file in it — the
+    working folder or a folder holding inputs is refused); or ``resume`` and a checkpoint
+    exists. No input may lie inside a folder that will be replaced.
+
+    ``with folder as stage:`` the command writes into ``stage``, a hidden sibling
+    ``.NAME.partial``; on success the manifest is written and the stage replaces ``path``
+    (the old run is removed only then). On an error the stage is removed, so a failing
+    command creates nothing and leaves an old run intact; on Ctrl-C or a crash the stage
+    is kept when it holds a checkpoint, and ``resume`` continues from it.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, force: bool = False, resume: bool = False,
+                 inputs: tuple = ()):
+        self.path = Path(os.path.abspath(path))
+        self.force, self.resume = force, resume
+        if self.path.parent == self.path:
+            raise RunExistsError(f"{path}: cannot write a run into the file system's root")
+        self.stage = self.path.parent / f".{self.path.name}.partial"
+        self._created: list[Path] = []
+        _check_writable(self.path)
+        if self.path.exists() and not self.path.is_dir():
+            raise RunExistsError(f"{path} exists and is not a folder")
+        occupied = self.path.is_dir() and any(self.path.iterdir())
+        if occupied and (force or resume):
+            cwd = Path.cwd()
+            if _is_within(cwd, self.path):
+                raise RunExistsError(f"{path} is (or holds) the working folder; it will not be replaced")
+            for item in inputs:
+                if item is not None and _is_within(Path(item), self.path):
+                    raise RunExistsError(f"{item} lies inside {path}, which this command would replace; "
+                                         "move it out or write to another folder")
+        if resume:
+            if not (self.stage / CHECKPOINT).is_file() and not (self.path / CHECKPOINT).is_file():
+                raise RunExistsError(f"{path}: nothing to resume (no {CHECKPOINT})")
+            return
+        if occupied:
+            if not force:
+                raise RunExistsError(f"{path} already holds files; pass --force to replace a run folder or "
+                                     "--resume to continue it")
+            foreign = _foreign_files(self.path)
+            if foreign:
+                what = "it is not a plastinfer run folder" if not (self.path / MANIFEST).exists() else \
+                    "it holds files plastinfer did not write"
+                raise RunExistsError(f"{path}: --force only replaces a run folder plastinfer wrote, and {what} "
+                                     f"({foreign[0]!r}{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''})")
+        if self.stage.exists() and not force:
+            raise RunExistsError(f"{self.stage} holds an interrupted run; pass --resume to continue it or --force to "
+                                 "discard it")
+
+    # ------------------------------------------------------------------ staging
+    def __enter__(self) -> Path:
+        missing = []
+        probe = self.path.parent
+        while not probe.exists():
+            missing.append(probe)
+            probe = probe.parent
+        try:
+            for folder in reversed(missing):
+                folder.mkdir()
+                self._created.append(folder)
+            if self.stage.exists() and not self.resume:
+                shutil.rmtree(self.stage)  # a discarded interrupted run (--force)
+            if not self.stage.exists():
+                self.stage.mkdir()
+                if self.resume:
+                    shutil.copy2(self.path / CHECKPOINT, self.stage / CHECKPOINT)
+        except OSError as err:
+            self._cleanup()
+            raise RunExistsError(f"{self.path}: cannot create the run folder ({err.strerror})") from None
+        return self.stage
+
+    def __exit__(self, kind, err, tb) -> bool:
+        if kind is None:
+            try:
+                self.commit()
+            except OSError as e:
+                raise RunExistsError(f"{self.path}: could not move the finished run into place ({e.strerror}); "
+                                     f"it is in {self.stage}") from None
+            return False
+        if issubclass(kind, KeyboardInterrupt) and (self.stage / CHECKPOINT).is_file():
+            return False  # keep the stage: --resume continues from its checkpoint
+        self._cleanup()
+        return False
+
+    def _cleanup(self) -> None:
+        shutil.rmtree(self.stage, ignore_errors=True)
+        for folder in reversed(self._created):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+
+    def commit(self) -> None:
+        """Write the manifest and move the stage into place (the old run is removed last)."""
+        manifest = {"plastinfer": _version(), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "files": _files(self.stage)}
+        write_json(self.stage / MANIFEST, manifest)
+        if self.path.is_dir() and not any(self.path.iterdir()):  # an empty folder (perhaps the working one)
+            for item in self.stage.iterdir():
+                os.replace(item, self.path / item.name)
+            self.stage.rmdir()
+            return
+        old = None
+        if self.path.exists():
+            old = self.path.parent / f".{self.path.name}.old-{os.getpid()}"
+            os.replace(self.path, old)
+        os.replace(self.stage, self.path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def final(self, path: Path) -> Path:
+        """Where a file written into the stage will be once the run is in place."""
+        path = Path(path)
+        return self.path / path.relative_to(self.stage) if _is_within(path, self.stage) else path
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("plastinfer")
+    except Exception:  # noqa: BLE001 — not installed as a distribution
+        return "unknown"
 
 
 def _jsonable(value: Any) -> Any:
@@ -84,22 +240,30 @@ def save_rule(path: Path, rule: AbstractRule) -> None:
     """``rule.npz``: the rule's spec (JSON) and its arrays (no pickle)."""
     leaves = jax.tree_util.tree_leaves(eqx.filter(rule, eqx.is_inexact_array))
     arrays = {f"leaf_{i:04d}": np.asarray(v) for i, v in enumerate(leaves)}
+    if not all(np.all(np.isfinite(a)) for a in arrays.values()):
+        raise FloatingPointError(f"{path}: the rule holds non-finite values; it is not written")
     arrays["spec"] = np.frombuffer(json.dumps(rule_to_spec(rule)).encode(), np.uint8)
     atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
 def load_rule(path: str | os.PathLike) -> AbstractRule:
     path = Path(path)
-    if not path.exists():
-        raise PlastinferInputError(f"{path}: no such rule file")
-    with np.load(path, allow_pickle=False) as npz:
-        spec = json.loads(npz["spec"].tobytes().decode())
-        leaves = [npz[k] for k in sorted(k for k in npz.files if k.startswith("leaf_"))]
+    arrays = read_npz(path, "rule file")
+    if "spec" not in arrays:
+        raise DatasetError(f"{path}: missing field 'spec' (not a plastinfer rule file)")
+    try:
+        spec = json.loads(arrays["spec"].tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise DatasetError(f"{path}: field 'spec' is not valid JSON ({type(err).__name__})") from None
+    leaves = [arrays[k] for k in sorted(k for k in arrays if k.startswith("leaf_"))]
+    if not all(np.all(np.isfinite(v)) for v in leaves if v.dtype.kind == "f"):
+        raise DatasetError(f"{path}: the rule's arrays hold non-finite values")
     template = rule_from_spec(spec, key=jax.random.PRNGKey(0))
     params, static = eqx.partition(template, eqx.is_inexact_array)
     flat, treedef = jax.tree_util.tree_flatten(params)
-    if len(flat) != len(leaves):
-        raise PlastinferInputError(f"{path}: holds {len(leaves)} arrays, the rule needs {len(flat)}")
+    if len(flat) != len(leaves) or any(np.shape(a) != np.shape(b) for a, b in zip(flat, leaves)):
+        raise DatasetError(f"{path}: holds arrays of shapes {[np.shape(v) for v in leaves]}, the rule needs "
+                           f"{[np.shape(a) for a in flat]}")
     return eqx.combine(jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(v) for v in leaves]), static)
 
 
@@ -148,11 +312,24 @@ def simulate_from_config(cfg: dict, output: Path, *, force: bool = False, source
     for table in ("circuit", "rule"):
         if table not in cfg:
             raise PlastinferInputError(f"{source}: missing table [{table}]")
-    if output.exists() and not force:
-        raise PlastinferInputError(f"{output} exists; pass --force to overwrite it")
+    output = Path(output)
+    if output.suffix.lower() != ".npz":
+        raise PlastinferInputError(f"{output}: a data set is written as a .npz file")
+    _check_writable(output)
+    if output.exists():
+        if output.is_dir():
+            raise PlastinferInputError(f"{output} is a folder; name the .npz file to write")
+        if not force:
+            raise PlastinferInputError(f"{output} exists; pass --force to overwrite it")
+        if not _is_dataset_file(output):
+            raise PlastinferInputError(f"{output} is not a plastinfer data set; --force only overwrites one")
     circuit = circuit_from_spec(cfg["circuit"])
     rule = rule_from_spec(cfg["rule"])
     ds = data_settings(cfg)
+    k = ds["samples_per_step"] or 1
+    sizes = [getattr(circuit, a, 1) for a in ("n_in", "n_out")]
+    need = 4 * ds["n_trajectories"] * (ds["n_steps"] * k * sum(sizes) + sizes[0] * sizes[1])
+    check_memory(need, f"{source}: simulating {ds['n_trajectories']} trajectories × {ds['n_steps']} steps")
     t0 = time.perf_counter()
     data = simulate(
         jax.random.PRNGKey(ds["seed"]),
@@ -172,6 +349,16 @@ def simulate_from_config(cfg: dict, output: Path, *, force: bool = False, source
     )
 
 
+def _is_dataset_file(path: Path) -> bool:
+    from .data import Dataset
+
+    try:
+        Dataset.load(path)
+        return True
+    except PlastinferInputError:
+        return False
+
+
 def _load_choices(path: Path, readout: str):
     from .data import load_choice_csv, load_fly_folders, load_xyr_mat
 
@@ -188,8 +375,11 @@ def _load_choices(path: Path, readout: str):
                                "per-fly folders")
 
 
-def run_fit(cfg: dict, data_path: Path, out: Path, *, force=False, resume=False, epochs=None, progress=True):
-    """Shared by ``fit`` and ``demo``: load, split, fit, write the run folder.
+def run_fit(cfg: dict, data_path: Path, out: Path, *, force=False, resume=False, epochs=None, progress=True,
+            inputs: tuple = ()):
+    """Shared by ``fit`` and ``demo``: check the output folder, load and check the data, fit,
+    write the run folder (staged: see :class:`RunFolder`; ``inputs``: further input files,
+    e.g. the config, that must not lie inside a folder being replaced).
 
     The ``[circuit]`` kind picks the fit: activity trajectories (``plastic_layer``,
     ``lateral_network``: a ``.npz`` data set; ``[model]`` may be a tuple of rules) or choices
@@ -200,6 +390,9 @@ def run_fit(cfg: dict, data_path: Path, out: Path, *, force=False, resume=False,
     from .data import Dataset
     from .infer import evaluate_choices, fit_choices, fit_trajectory
 
+    folder = RunFolder(out, force=force, resume=resume, inputs=(data_path, *inputs))
+    if not Path(data_path).exists():
+        raise PlastinferInputError(f"{data_path}: no such data file or folder")
     circuit_spec = cfg.get("circuit")
     data = None
     if circuit_spec is None or circuit_spec.get("kind", "plastic_layer") != "choice":
@@ -220,27 +413,34 @@ def run_fit(cfg: dict, data_path: Path, out: Path, *, force=False, resume=False,
         fit_cfg = dataclasses.replace(fit_cfg, epochs=int(epochs))
     model_spec = cfg.get("model", {"family": "taylor"})
     rule0 = rule_from_spec(model_spec, key=jax.random.PRNGKey(fit_cfg.seed + 1))
-    run_dir = prepare_run_dir(out, force=force, resume=resume)
     if kind == "choice":
         choices = _load_choices(data_path, circuit.readout)
         if n_test >= choices.n_subjects:
             raise PlastinferInputError(f"fit: n_test = {n_test} leaves no training subjects of {choices.n_subjects}")
         n_train = choices.n_subjects - n_test
         train = choices.select(range(n_train))
-        result = fit_choices(rule0, circuit, train, config=fit_cfg, progress=progress,
-                             checkpoint=run_dir / "checkpoint.npz", resume=resume)
-        if n_test > 0 and not fit_cfg.per_subject:
-            ev = evaluate_choices(result.rule, circuit, choices.select(range(n_train, choices.n_subjects)))
-            result.metrics["test_median_percent_deviance"] = ev["median_percent_deviance"]
+        test = choices.select(range(n_train, choices.n_subjects)) if n_test > 0 else None
     else:
+        if n_test >= data.n_trajectories:
+            raise PlastinferInputError(f"fit: n_test = {n_test} leaves no training trajectories of "
+                                       f"{data.n_trajectories}")
         train, test = data.split(n_test) if n_test > 0 else (data, None)
-        result = fit_trajectory(rule0, circuit, train, config=fit_cfg, test=test, progress=progress,
-                                checkpoint=run_dir / "checkpoint.npz", resume=resume)
     full_cfg = {**cfg, "circuit": circuit.config(), "model": model_spec,
                 "fit": {**dataclasses.asdict(fit_cfg), "n_test": n_test},
                 "run": {"data_file": str(data_path), "resumed": bool(resume)}}
-    figures = write_run(run_dir, result, full_cfg)
-    return result, figures
+    with folder as stage:
+        if kind == "choice":
+            result = fit_choices(rule0, circuit, train, config=fit_cfg, progress=progress,
+                                 checkpoint=stage / CHECKPOINT, resume=resume)
+            if test is not None and not fit_cfg.per_subject:
+                ev = evaluate_choices(result.rule, circuit, test)
+                result.metrics["test_median_percent_deviance"] = ev["median_percent_deviance"]
+        else:
+            result = fit_trajectory(rule0, circuit, train, config=fit_cfg, test=test, progress=progress,
+                                    checkpoint=stage / CHECKPOINT, resume=resume)
+        figures = write_run(stage, result, full_cfg)
+    result.run_dir = folder.path
+    return result, [folder.final(f) for f in figures]
 
 
 def print_fit(result, figures, out: Path) -> None:
@@ -257,4 +457,6 @@ def print_fit(result, figures, out: Path) -> None:
     print("; ".join(p for p in parts if p))
     if m.get("diverged_updates"):
         print(f"warning: {m['diverged_updates']} updates diverged and were skipped")
+    for note in m.get("warnings", []):
+        print(f"warning: {note}")
     print(f"run folder: {out}  (figures: {', '.join(p.name for p in figures)})")

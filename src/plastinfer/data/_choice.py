@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,11 @@ class ChoiceDataset:
         object.__setattr__(self, "choices", np.asarray(self.choices, np.int32))
         object.__setattr__(self, "rewards", np.asarray(self.rewards, np.float32))
         object.__setattr__(self, "mask", np.asarray(self.mask, bool))
+        if not isinstance(self.meta, dict):
+            raise DatasetError(f"field 'meta' must be a dict, got {type(self.meta).__name__}")
         self.validate()
+        for name in ("odors", "choices", "rewards", "mask"):  # validated: later in-place edits are refused
+            getattr(self, name).flags.writeable = False
 
     def validate(self) -> None:
         if self.readout not in READOUTS:
@@ -52,9 +57,16 @@ class ChoiceDataset:
         shape = self.choices.shape
         if len(shape) != 2 or shape[0] != len(self.subjects):
             raise DatasetError(f"field 'choices' has shape {shape}, expected (subjects={len(self.subjects)}, trials)")
+        if shape[0] < 1:
+            raise DatasetError("no subjects: a choice data set needs at least one subject with one trial")
+        if len(set(self.subjects)) != len(self.subjects):
+            raise DatasetError("field 'subjects' names a subject twice")
         for name in ("odors", "rewards", "mask"):
             if getattr(self, name).shape != shape:
                 raise DatasetError(f"field {name!r} has shape {getattr(self, name).shape}, expected {shape}")
+        empty = [self.subjects[i] for i in np.flatnonzero(~self.mask.any(axis=1))]
+        if empty:
+            raise DatasetError(f"subject {empty[0]!r} has no trials" + (f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""))
         if not np.all(np.isfinite(self.rewards)):
             raise DatasetError("field 'rewards' holds non-finite values")
         m = self.mask
@@ -151,12 +163,18 @@ def _loadmat(path: Path, variable: str) -> np.ndarray:
 
     try:
         content = loadmat(path)
-    except (MatReadError, ValueError, TypeError, OSError, NotImplementedError) as err:
-        raise DatasetError(f"{path}: not a readable MATLAB file ({err})") from None
+    except (MatReadError, ValueError, TypeError, OSError, NotImplementedError, KeyError, IndexError, EOFError,
+            OverflowError, UnicodeDecodeError, AttributeError, MemoryError) as err:
+        raise DatasetError(f"{path}: not a readable MATLAB file ({type(err).__name__}: {' '.join(str(err).split())[:100]})") from None
     if variable not in content:
         found = sorted(k for k in content if not k.startswith("__"))
         raise DatasetError(f"{path}: missing variable {variable!r} (found {found})")
-    return np.asarray(content[variable])
+    value = np.asarray(content[variable])
+    if value.dtype.kind not in "iufb":
+        raise DatasetError(f"{path}: variable {variable!r} must be numeric, got {value.dtype}")
+    if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+        raise DatasetError(f"{path}: variable {variable!r} holds non-finite values")
+    return value
 
 
 def load_fly_folder(folder: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -221,24 +239,44 @@ def load_choice_csv(path: str | Path, readout: str = "accept") -> ChoiceDataset:
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such file")
+    if not path.is_file():
+        raise DatasetError(f"{path}: not a file")
     if readout not in READOUTS:
         raise DatasetError(f"readout must be one of {list(READOUTS)}, got {readout!r}")
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in _CSV_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing and not (readout == "two_alternative" and missing == ["odor"]):
-            raise DatasetError(f"{path}: missing column(s) {missing}; expected {list(_CSV_COLUMNS)}")
-        rows: dict[str, list[tuple[float, int, int, float]]] = {}
+    text = _read_text(path)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        fields = [f.strip() for f in (reader.fieldnames or [])]
+    except csv.Error as err:
+        raise DatasetError(f"{path}, line 1: not a CSV header ({err})") from None
+    reader.fieldnames = fields
+    missing = [c for c in _CSV_COLUMNS if c not in fields]
+    if missing and not (readout == "two_alternative" and missing == ["odor"]):
+        raise DatasetError(f"{path}: missing column(s) {missing}; expected {list(_CSV_COLUMNS)} (found {fields})")
+    rows: dict[str, list[tuple[float, int, int, float]]] = {}
+    seen: dict[tuple[str, float], int] = {}
+    try:
         for line, row in enumerate(reader, start=2):
+            if None in row or any(row.get(c) is None for c in _CSV_COLUMNS if c in fields):
+                raise DatasetError(f"{path}, line {line}: {len(fields)} columns expected")
             try:
-                odor_text = (row.get("odor") or "").strip()
-                odor = int(odor_text) if odor_text else -1
-                record = (float(row["trial"]), odor, int(row["choice"]), float(row["reward"]))
-            except (TypeError, ValueError) as err:
-                raise DatasetError(f"{path}, line {line}: malformed value ({err})") from None
+                odor = _csv_int(row.get("odor") or "", "odor", default=-1)
+                record = (_csv_float(row["trial"], "trial"), odor, _csv_int(row["choice"], "choice"),
+                          _csv_float(row["reward"], "reward"))
+            except ValueError as err:
+                raise DatasetError(f"{path}, line {line}: {err}") from None
             if readout == "accept" and odor < 0:
-                raise DatasetError(f"{path}, line {line}: field 'odor' is required for the accept readout")
-            rows.setdefault(row["subject"], []).append(record)
+                raise DatasetError(f"{path}, line {line}: column 'odor' is required for the accept readout")
+            subject = row["subject"].strip()
+            if not subject:
+                raise DatasetError(f"{path}, line {line}: column 'subject' is empty")
+            if (subject, record[0]) in seen:
+                raise DatasetError(f"{path}, line {line}: subject {subject!r} trial {row['trial'].strip()} repeats line "
+                                   f"{seen[(subject, record[0])]}")
+            seen[(subject, record[0])] = line
+            rows.setdefault(subject, []).append(record)
+    except csv.Error as err:
+        raise DatasetError(f"{path}, line {reader.line_num}: malformed CSV ({err})") from None
     if not rows:
         raise DatasetError(f"{path}: no rows")
     subjects = list(rows)
@@ -248,6 +286,46 @@ def load_choice_csv(path: str | Path, readout: str = "accept") -> ChoiceDataset:
                       [[r[3] for r in o] for o in ordered], readout, {"source": str(path), "format": "csv"})
     except DatasetError as err:
         raise DatasetError(f"{path}: {err}") from None
+
+
+def _read_text(path: Path, limit: int = 1 << 30) -> str:
+    """A text file as UTF-8 (a byte-order mark is accepted); other encodings are named."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise DatasetError(f"{path}: {size:,} bytes is larger than the {limit:,} a table may have")
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot read ({err.strerror})") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DatasetError(f"{path}: UTF-16 text; save the table as UTF-8")
+    if b"\x00" in raw:
+        raise DatasetError(f"{path}: binary content (NUL bytes), not a CSV table")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DatasetError(f"{path}: not UTF-8 text (byte {err.start}: {raw[err.start:err.start + 1]!r}; Latin-1 or "
+                           "another encoding?); save the table as UTF-8") from None
+
+
+def _csv_float(text: str, column: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"column {column!r}: {text.strip()!r} is not a number") from None
+    if not np.isfinite(value):
+        raise ValueError(f"column {column!r}: {text.strip()!r} is not a finite number")
+    return value
+
+
+def _csv_int(text: str, column: str, default: int | None = None) -> int:
+    text = text.strip()
+    if not text and default is not None:
+        return default
+    value = _csv_float(text, column)
+    if not value.is_integer():
+        raise ValueError(f"column {column!r}: {text!r} is not an integer")
+    return int(value)
 
 
 def load_xyr_mat(path: str | Path) -> ChoiceDataset:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import DatasetError
-from .._io import atomic_write
+from .._io import atomic_write, read_npz
 
 FORMAT = "plastinfer.dataset"
 FORMAT_VERSION = 1
@@ -62,8 +61,16 @@ class Dataset:
                         raise DatasetError(f"field {name!r} must be numeric, got dtype {value.dtype}")
                     value = value.astype(np.float32)
                 object.__setattr__(self, name, value)
+        if isinstance(self.n_out, bool) or not isinstance(self.n_out, (int, np.integer)):
+            raise DatasetError(f"field 'n_out' must be an integer, got {self.n_out!r}")
         object.__setattr__(self, "n_out", int(self.n_out))
+        if not isinstance(self.meta, dict):
+            raise DatasetError(f"field 'meta' must be a JSON object, got {type(self.meta).__name__}")
         self.validate()
+        for name in _ARRAYS:  # validated once: later in-place edits (a NaN set afterwards) are refused
+            value = getattr(self, name)
+            if value is not None:
+                value.flags.writeable = False
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> None:
@@ -78,8 +85,10 @@ class Dataset:
                 f"field 'activity' has shape {a.shape}: its (trajectory, time{', sample' if s.ndim == 4 else ''}) axes "
                 f"{a.shape[:-1]} disagree with 'stimuli' {s.shape[:-1]}"
             )
-        if s.shape[0] < 1 or s.shape[1] < 1:
+        if s.shape[0] < 1 or s.shape[1] < 1 or s.shape[-1] < 1 or (s.ndim == 4 and s.shape[2] < 1):
             raise DatasetError(f"field 'stimuli' is empty (shape {s.shape})")
+        if a.shape[-1] < 1:
+            raise DatasetError(f"field 'activity' records no units (shape {a.shape})")
         if self.units.ndim != 1 or self.units.shape[0] != a.shape[-1]:
             raise DatasetError(f"field 'units' has shape {self.units.shape}, expected ({a.shape[-1]},) to match 'activity'")
         if self.n_out < 1:
@@ -165,22 +174,24 @@ class Dataset:
     def load(cls, path: str | os.PathLike) -> "Dataset":
         """Read and validate a data set written by :meth:`save` (never unpickles)."""
         path = Path(path)
-        if not path.exists():
-            raise DatasetError(f"{path}: no such file")
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
-            raise DatasetError(f"{path}: not a readable .npz data set ({err})") from None
+        arrays = read_npz(path, "data set")
         if "header" not in arrays:
             raise DatasetError(f"{path}: missing field 'header' (not a plastinfer data set)")
+        raw = arrays.pop("header")
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            raise DatasetError(f"{path}: field 'header' must be UTF-8 JSON bytes (uint8), got {raw.dtype} {raw.shape}")
         try:
-            header: dict[str, Any] = json.loads(arrays.pop("header").tobytes().decode())
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise DatasetError(f"{path}: field 'header' is not valid JSON ({err})") from None
+            header: dict[str, Any] = json.loads(raw.tobytes().decode())
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+            raise DatasetError(f"{path}: field 'header' is not valid JSON ({type(err).__name__})") from None
+        if not isinstance(header, dict):
+            raise DatasetError(f"{path}: field 'header' must be a JSON object, got {type(header).__name__}")
         if header.get("format") != FORMAT:
             raise DatasetError(f"{path}: header format is {header.get('format')!r}, expected {FORMAT!r}")
-        if header.get("version", 0) > FORMAT_VERSION:
+        version = header.get("version", 0)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise DatasetError(f"{path}: header version must be an integer, got {version!r}")
+        if version > FORMAT_VERSION:
             raise DatasetError(f"{path}: data set version {header['version']} is newer than this plastinfer reads ({FORMAT_VERSION})")
         for required in ("stimuli", "activity", "units"):
             if required not in arrays:
@@ -190,7 +201,10 @@ class Dataset:
             raise DatasetError(f"{path}: unknown field(s) {sorted(unknown)}")
         if "n_out" not in header:
             raise DatasetError(f"{path}: header lacks 'n_out'")
+        meta = header.get("meta", {})
+        if meta is None:
+            meta = {}
         try:
-            return cls(n_out=header["n_out"], meta=header.get("meta", {}), **arrays)
+            return cls(n_out=header["n_out"], meta=meta, **arrays)
         except DatasetError as err:
             raise DatasetError(f"{path}: {err}") from None

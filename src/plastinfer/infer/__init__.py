@@ -12,7 +12,7 @@
   :func:`fit_choices`, :func:`meta_fit`, :func:`adversarial_fit`; and their evaluations.
 """
 
-from ._engine import EngineResult, fit
+from ._engine import EngineResult, FitInterrupted, fit
 from ._problem import DIVERGED, AbstractProblem, coefficient_names, coefficient_vector, rule_equation
 from ._result import FitResult
 from ._strategies import LBFGS, AbstractStrategy, Adversarial, Discriminator, Evolution, Gradient, lazy_rows
@@ -23,7 +23,7 @@ from .meta import FunctionProblem, MetaConfig, evaluate_meta, meta_fit
 from .trajectory import (ActivityProblem, TrajectoryFitConfig, Trajectories, evaluate, fit_trajectory, truth_rule,
                          weight_error_over_time)
 
-__all__ = ["fit", "EngineResult", "FitResult", "DIVERGED", "AbstractProblem", "AbstractStrategy",
+__all__ = ["fit", "EngineResult", "FitInterrupted", "FitResult", "DIVERGED", "AbstractProblem", "AbstractStrategy",
            "coefficient_names", "coefficient_vector", "rule_equation",
            "Gradient", "LBFGS", "Evolution", "Adversarial", "Discriminator", "lazy_rows",
            "ActivityProblem", "Trajectories", "ChoiceProblem", "Choices", "FunctionProblem", "AdversarialProblem",

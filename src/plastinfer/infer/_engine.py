@@ -26,6 +26,7 @@ between chunks on the host:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import time
 import warnings
@@ -59,7 +60,9 @@ class EngineResult:
       evaluation ``eval_step``, ``objective``, ``best_loss``, ``val_loss`` (when validated);
     - ``steps_run``, ``stopped`` (``"steps"``, ``"callback"`` or ``"patience"``),
       ``rejected`` (total rejected steps), ``seconds``, ``first_chunk_seconds``
-      (compilation + first chunk), ``state`` (the strategy's final state).
+      (compilation + first chunk), ``state`` (the strategy's final state);
+    - ``warnings``: signs of a finite divergence (losses that grew by orders of magnitude,
+      coefficients past a bound), also issued as :class:`RuntimeWarning`.
     """
 
     params: PyTree
@@ -73,7 +76,36 @@ class EngineResult:
     seconds: float
     first_chunk_seconds: float
     state: Any = None
+    warnings: list = dataclasses.field(default_factory=list)
 
+
+class FitInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`fit`: the checkpoint was written first (resume with ``resume=True``)."""
+
+    def __init__(self, step: int, checkpoint: Path):
+        self.step, self.checkpoint = step, checkpoint
+        super().__init__(f"interrupted at step {step}; checkpoint saved to {checkpoint} (continue with --resume)")
+
+
+def _divergence(hist: dict[str, np.ndarray], growth: float, bound: float) -> list[str]:
+    """Signs of a finite divergence in a history: losses grown ``growth``-fold, ``|θ| > bound``."""
+    notes = []
+    for key in ("loss", "objective"):
+        v = np.asarray(hist.get(key, []), np.float64)
+        if v.size < 2:
+            continue
+        v = v.reshape(v.shape[0], -1)
+        first = np.abs(v[0])
+        finite = np.where(np.isfinite(v), v, -np.inf)
+        grown = np.max(finite, axis=0) > growth * np.maximum(first, 1e-12)
+        if np.any(grown & (first > 0)):
+            notes.append(f"the {key} grew more than {growth:g}-fold from its start (from {np.max(first):.3g} to "
+                         f"{np.max(finite):.3g}): the step size is probably too large")
+    coef = np.asarray(hist.get("coefficients", []), np.float64)
+    if coef.size and np.nanmax(np.abs(coef)) > bound:
+        notes.append(f"a coefficient reached |θ| = {np.nanmax(np.abs(coef)):.3g} > {bound:g}: the fit is diverging "
+                     "or the rule is not identifiable from these data")
+    return notes
 
 @eqx.filter_jit
 def _run_chunk(problem, strategy, params, state, key, step0, n: int):
@@ -135,8 +167,11 @@ def fit(
     trace: dict[str, Callable[[PyTree], Any]] | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 1,
+    checkpoint_seconds: float | None = 60.0,
     resume: bool = False,
     progress: bool | str = True,
+    warn_growth: float = 1e3,
+    warn_bound: float = 1e4,
 ) -> EngineResult:
     """Fit ``problem`` with ``strategy`` from ``params0`` for ``steps`` steps.
 
@@ -152,13 +187,21 @@ def fit(
       ``best_loss``, ``params``, ``objective`` when evaluated); a ``True`` return stops;
     - ``trace``: extra per-evaluation records, ``name -> f(params)`` (e.g. a weight error
       over time), kept in the history beside ``coefficients``;
-    - ``checkpoint``: file written (atomically) every ``checkpoint_every`` evaluations and
-      at the end; with ``resume=True`` an existing checkpoint is continued — the same
-      ``key`` then ends at the same parameters as an uninterrupted run;
-    - ``progress``: a tqdm bar (``True``, or a string to name it).
+    - ``checkpoint``: file written (atomically) every ``checkpoint_every`` evaluations, after
+      any chunk that ends ``checkpoint_seconds`` after the last write, at the end, and on
+      Ctrl-C (then :class:`FitInterrupted` is raised); with ``resume=True`` an existing
+      checkpoint is continued — the same ``key`` then ends at the same parameters as an
+      uninterrupted run. A checkpoint is refused when it was written for another problem,
+      strategy or data (a hash of the problem's arrays), or when it is already past ``steps``;
+    - ``progress``: a tqdm bar (``True``, or a string to name it);
+    - ``warn_growth``, ``warn_bound``: a finite divergence — a step loss or objective above
+      ``warn_growth`` × the start's, or a coefficient with ``|θ| > warn_bound`` — is warned
+      about and listed in ``EngineResult.warnings``.
     """
     if steps < 0 or chunk < 1 or eval_every < 1 or checkpoint_every < 1:
         raise ConfigError("fit: steps ≥ 0, chunk ≥ 1, eval_every ≥ 1 and checkpoint_every ≥ 1 required")
+    if checkpoint_seconds is not None and not checkpoint_seconds > 0:
+        raise ConfigError(f"fit: checkpoint_seconds must be positive, got {checkpoint_seconds}")
     if select not in SELECT:
         raise ConfigError(f"fit: select must be one of {list(SELECT)}, got {select!r}")
     key = jax.random.PRNGKey(0) if key is None else key
@@ -171,6 +214,7 @@ def fit(
         raise ConfigError("fit: select='validation' but the problem has no validation data")
     state = strategy.init(problem, params0, k_state)
     fingerprint = _fingerprint(problem, strategy, (params0, state))
+    data_hash = _data_hash(problem) if checkpoint is not None else ""
 
     history: dict[str, list] = {}
     start = 0
@@ -178,9 +222,13 @@ def fit(
     best_params = params0
     ckpt = Path(checkpoint) if checkpoint is not None else None
     resumed = False
+    n_chunk = since_improved = 0
     if resume and ckpt is not None and ckpt.exists():
-        params, state, best_params, best, best_step, start, history = _load_checkpoint(
-            ckpt, (params0, state, params0), fingerprint)
+        (params, state, best_params, best, best_step, start, history, n_chunk,
+         since_improved) = _load_checkpoint(ckpt, (params0, state, params0), fingerprint, data_hash)
+        if start > steps:
+            raise ConfigError(f"{ckpt}: the checkpoint is at step {start}, beyond the {steps} steps asked for; "
+                              "ask for at least as many to resume it")
         resumed = True
     t_start = time.perf_counter()
     elapsed0 = float(history["seconds"][-1]) if resumed and history.get("seconds") else 0.0
@@ -226,22 +274,30 @@ def fit(
         best_step = np.zeros(np.shape(best), np.int64)
         record_score(0, obj, val)
 
+    def save() -> None:
+        nonlocal last_save
+        p, st, at = current  # one consistent (parameters, state, step) triple
+        _save_checkpoint(ckpt, (p, st, best_params), best, best_step, at, history, fingerprint,
+                         data_hash, n_chunk, since_improved)
+        last_save = time.perf_counter()
+
     bar = _bar(progress, steps, start)
     stopped = "steps"
-    since_improved = 0
-    n_chunk = 0
     first_chunk = None
     step = start
+    current = (params, state, step)
+    last_save = time.perf_counter()
     try:
         while step < steps:
             n = min(chunk, steps - step)
             t_c = time.perf_counter()
-            params, state, infos, coef = _run_chunk(problem, strategy, params, state, k_steps,
-                                                    jnp.asarray(step, jnp.int32), n)
+            p_new, s_new, infos, coef = _run_chunk(problem, strategy, params, state, k_steps,
+                                                   jnp.asarray(step, jnp.int32), n)
             infos, coef = jax.device_get((infos, coef))  # one transfer
+            current = (p_new, s_new, step + n)  # a single store: Ctrl-C sees the old triple or the new one
+            params, state, step = current
             if first_chunk is None:
                 first_chunk = time.perf_counter() - t_c
-            step += n
             n_chunk += 1
             for k, v in infos.items():
                 history.setdefault(k, []).extend(list(v))
@@ -251,7 +307,10 @@ def fit(
                 since_improved = 0 if consider(step, params) else since_improved + 1
                 info.update(objective=history["objective"][-1], best_loss=best)
                 if ckpt is not None and (len(history["eval_step"]) % checkpoint_every == 0 or step >= steps):
-                    _save_checkpoint(ckpt, (params, state, best_params), best, best_step, step, history, fingerprint)
+                    save()
+            if ckpt is not None and checkpoint_seconds is not None and \
+                    time.perf_counter() - last_save >= checkpoint_seconds and last_save < t_c:
+                save()
             if bar is not None:
                 bar.update(n)
                 rej = int(np.sum(history.get("rejected", [0])))
@@ -265,19 +324,27 @@ def fit(
             if patience is not None and since_improved >= patience:
                 stopped = "patience"
                 break
+    except KeyboardInterrupt:
+        if ckpt is None:
+            raise
+        save()  # params and state are those of the last completed chunk
+        raise FitInterrupted(step, ckpt) from None
     finally:
         if bar is not None:
             bar.close()
     if history["eval_step"][-1] != step:  # stopped early between evaluations
         consider(step, params)
         if ckpt is not None:
-            _save_checkpoint(ckpt, (params, state, best_params), best, best_step, step, history, fingerprint)
+            save()
 
     hist = {k: np.asarray(v) for k, v in history.items()}
     rejected = int(np.sum(hist["rejected"])) if "rejected" in hist else 0
     if rejected:
         warnings.warn(f"fit: {rejected} step(s) were rejected (non-finite or ≥ {DIVERGED:g} loss: the candidate "
                       "diverged); parameters and optimizer state were kept", RuntimeWarning, stacklevel=3)
+    notes = _divergence(hist, warn_growth, warn_bound)
+    for note in notes:
+        warnings.warn(f"fit: {note}", RuntimeWarning, stacklevel=3)
     return EngineResult(
         params=best_params if select != "last" else params,
         last_params=params,
@@ -290,6 +357,7 @@ def fit(
         seconds=elapsed0 + time.perf_counter() - t_start,
         first_chunk_seconds=first_chunk or 0.0,
         state=state,
+        warnings=notes,
     )
 
 
@@ -308,10 +376,28 @@ def _fingerprint(problem, strategy, trees) -> str:
     return f"{type(problem).__name__}|{type(strategy).__name__}|{jax.tree_util.tree_structure(trees)}"
 
 
-def _save_checkpoint(path: Path, trees, best, best_step, step, history, fingerprint: str) -> None:
+def _data_hash(problem) -> str:
+    """SHA-256 of the problem's arrays (data, start, settings held as arrays): a checkpoint is
+    only resumed on the same data."""
+    h = hashlib.sha256()
+    for leaf in jax.tree_util.tree_leaves(eqx.filter(problem, eqx.is_array)):
+        a = np.ascontiguousarray(np.asarray(leaf))
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _save_checkpoint(path: Path, trees, best, best_step, step, history, fingerprint: str, data_hash: str = "",
+                     n_chunk: int = 0, since_improved: int = 0) -> None:
     leaves = jax.tree_util.tree_leaves(trees)
     arrays = {f"leaf_{i:05d}": np.asarray(v) for i, v in enumerate(leaves)}
+    for tree in (trees[0], trees[2]):  # parameters and best parameters (a strategy's state may hold inf)
+        if not all(np.all(np.isfinite(np.asarray(a))) for a in jax.tree_util.tree_leaves(tree)
+                   if np.asarray(a).dtype.kind == "f"):
+            raise FloatingPointError(f"{path}: refusing to write non-finite parameters into a checkpoint")
     arrays["fingerprint"] = np.frombuffer(fingerprint.encode(), np.uint8)
+    arrays["data_hash"] = np.frombuffer(data_hash.encode(), np.uint8)
+    arrays["counters"] = np.asarray([n_chunk, since_improved], np.int64)
     arrays["best"] = np.asarray(best)
     arrays["best_step"] = np.asarray(best_step)
     arrays["step"] = np.asarray(step)
@@ -321,18 +407,32 @@ def _save_checkpoint(path: Path, trees, best, best_step, step, history, fingerpr
     atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
-def _load_checkpoint(path: Path, template, fingerprint: str):
+def _load_checkpoint(path: Path, template, fingerprint: str, data_hash: str = ""):
     """Restore ``(params, state, best_params)`` into ``template``'s structure; refuse a
-    checkpoint whose arrays do not match (a changed config or problem)."""
+    checkpoint whose arrays do not match (a changed config or problem) or that was written
+    for other data."""
     try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise DatasetError(f"{path}: not a readable checkpoint ({err})") from None
+        return _read_checkpoint(path, template, fingerprint, data_hash)
+    except DatasetError:
+        raise
+    except Exception as err:  # noqa: BLE001 — a damaged file: any failure to parse it
+        raise DatasetError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
+
+
+def _read_checkpoint(path: Path, template, fingerprint: str, data_hash: str):
+    npz = np.load(path, allow_pickle=False)
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise DatasetError(f"{path}: not a checkpoint (a single array, not an .npz archive)")
     with npz:
-        if "fingerprint" not in npz.files or npz["fingerprint"].tobytes().decode() != fingerprint:
-            kind = npz["fingerprint"].tobytes().decode().split("|")[:2] if "fingerprint" in npz.files else "?"
+        text = lambda k: npz[k].tobytes().decode() if k in npz.files else None  # noqa: E731
+        saved_fp = text("fingerprint")
+        if saved_fp != fingerprint:
+            kind = saved_fp.split("|")[:2] if saved_fp else "?"
             raise DatasetError(f"{path}: this checkpoint belongs to another fit ({'/'.join(kind)}), not this "
                                f"{'/'.join(fingerprint.split('|')[:2])} with these parameters")
+        if data_hash and text("data_hash") != data_hash:
+            raise DatasetError(f"{path}: this checkpoint was written for other data or another start (the data "
+                               "hash differs); resume with the data and config it was made with")
         leaves, treedef = jax.tree_util.tree_flatten(template)
         saved = sorted(k for k in npz.files if k.startswith("leaf_"))
         if len(saved) != len(leaves):
@@ -347,4 +447,6 @@ def _load_checkpoint(path: Path, template, fingerprint: str):
             new.append(jnp.asarray(a, dtype=jnp.asarray(leaf).dtype))
         params, state, best_params = jax.tree_util.tree_unflatten(treedef, new)
         history = {k.removeprefix("history_"): list(npz[k]) for k in npz.files if k.startswith("history_")}
-        return params, state, best_params, npz["best"], npz["best_step"], int(npz["step"]), history
+        counters = npz["counters"] if "counters" in npz.files else np.zeros(2, np.int64)
+        return (params, state, best_params, npz["best"], npz["best_step"], int(npz["step"]), history,
+                int(counters[0]), int(counters[1]))

@@ -61,6 +61,8 @@ def result_from_engine(res, rule, *, per_step: str = "epoch", aliases: dict[str,
         f"seconds_per_{per_step}": steady_seconds_per_step(res.history),
         "diverged_updates": res.rejected,
         "stopped": res.stopped,
+        "diverging": bool(res.warnings),
+        "warnings": list(res.warnings),
     }
     if not np.ndim(res.best_score):
         metrics["equation"] = rule_equation(rule)

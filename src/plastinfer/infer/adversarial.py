@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DatasetError
 from .._checks import check_fields
 from ..data import ActivityGenerator
 from ..rules import AbstractRule
@@ -178,8 +178,10 @@ def adversarial_fit(rule: AbstractRule, generator: ActivityGenerator, data: Arra
     data = jnp.asarray(data, jnp.float32)
     if data.ndim != 2 or data.shape[1] != generator.n_steps:
         raise ConfigError(f"adversarial: data must be (n_traces, {generator.n_steps}), got {tuple(data.shape)}")
+    if data.shape[0] < 2:
+        raise DatasetError(f"adversarial: data hold {data.shape[0]} trace(s); at least 2 are needed")
     if not bool(jnp.all(jnp.isfinite(data))):
-        raise ConfigError("adversarial: data contain NaN or infinite values")
+        raise DatasetError("adversarial: data contain NaN or infinite values")
     cfg = config
     params0, static = rule_params(rule)
     check_finite_params(params0, "adversarial")
