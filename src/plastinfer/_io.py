@@ -40,7 +40,7 @@ def read_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarra
 
     path = Path(path)
     if not path.exists():
-        raise DatasetError(f"{path}: no such {what}")
+        raise DatasetError(f"{path}: no such file")
     if not path.is_file():
         raise DatasetError(f"{path}: not a file (a {what} is an .npz file)")
     try:

@@ -11,9 +11,19 @@ from .errors import PlastinferInputError
 EXIT_BAD_INPUT = 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``plastinfer: error: …``) and exit status 2."""
+
+    def error(self, message: str):
+        print(f"plastinfer: error: {' '.join(message.split())} (see plastinfer {self.prog.split()[-1]} --help)"
+              if " " in self.prog else f"plastinfer: error: {' '.join(message.split())} (see plastinfer --help)",
+              file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="plastinfer", description="Infer synaptic plasticity rules (JAX).")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="plastinfer", description="Infer synaptic plasticity rules (JAX).")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("simulate", help="simulate a plastic circuit with a known rule and save the data set")
     s.add_argument("config", type=Path, help="TOML config with [circuit], [rule] and [data]")
@@ -115,7 +125,10 @@ def _one_line(err: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as stop:  # usage errors (already printed) and --help
+        return int(stop.code or 0)
     handlers = {"simulate": _cmd_simulate, "fit": _cmd_fit, "demo": _cmd_demo, "reproduce": _cmd_reproduce}
     try:
         return handlers[args.command](args)

@@ -162,6 +162,8 @@ class RunFolder:
         if issubclass(kind, KeyboardInterrupt) and (self.stage / CHECKPOINT).is_file():
             return False  # keep the stage: --resume continues from its checkpoint
         self._cleanup()
+        if isinstance(err, PlastinferInputError) and err.args and str(self.stage) in str(err.args[0]):
+            err.args = (str(err.args[0]).replace(str(self.stage), str(self.path)),) + err.args[1:]
         return False
 
     def _cleanup(self) -> None:
@@ -315,7 +317,7 @@ def simulate_from_config(cfg: dict, output: Path, *, force: bool = False, source
     output = Path(output)
     if output.suffix.lower() != ".npz":
         raise PlastinferInputError(f"{output}: a data set is written as a .npz file")
-    _check_writable(output)
+    _check_writable(output.parent)
     if output.exists():
         if output.is_dir():
             raise PlastinferInputError(f"{output} is a folder; name the .npz file to write")
@@ -392,7 +394,7 @@ def run_fit(cfg: dict, data_path: Path, out: Path, *, force=False, resume=False,
 
     folder = RunFolder(out, force=force, resume=resume, inputs=(data_path, *inputs))
     if not Path(data_path).exists():
-        raise PlastinferInputError(f"{data_path}: no such data file or folder")
+        raise PlastinferInputError(f"{data_path}: no such file or folder")
     circuit_spec = cfg.get("circuit")
     data = None
     if circuit_spec is None or circuit_spec.get("kind", "plastic_layer") != "choice":

@@ -69,7 +69,7 @@ def test_csv_loader(tmp_path):
     with pytest.raises(DatasetError, match=r"missing column\(s\) \['odor'\]"):
         load_choice_csv(bad)
     bad.write_text("subject,trial,odor,choice,reward\nA,x,0,0,1\n")
-    with pytest.raises(DatasetError, match="line 2: malformed"):
+    with pytest.raises(DatasetError, match="line 2: column 'trial': 'x' is not a number"):
         load_choice_csv(bad)
 
 

@@ -76,7 +76,7 @@ def test_missing_and_non_npz_files(tmp_path):
     with pytest.raises(DatasetError, match="no such file"):
         Dataset.load(tmp_path / "nope.npz")
     (tmp_path / "junk.npz").write_text("not a zip")
-    with pytest.raises(DatasetError, match="not a readable .npz"):
+    with pytest.raises(DatasetError, match="not an .npz archive"):
         Dataset.load(tmp_path / "junk.npz")
 
 

@@ -427,9 +427,12 @@ def _read_checkpoint(path: Path, template, fingerprint: str, data_hash: str):
         text = lambda k: npz[k].tobytes().decode() if k in npz.files else None  # noqa: E731
         saved_fp = text("fingerprint")
         if saved_fp != fingerprint:
-            kind = saved_fp.split("|")[:2] if saved_fp else "?"
-            raise DatasetError(f"{path}: this checkpoint belongs to another fit ({'/'.join(kind)}), not this "
-                               f"{'/'.join(fingerprint.split('|')[:2])} with these parameters")
+            kind = "/".join(saved_fp.split("|")[:2]) if saved_fp else "unknown"
+            this = "/".join(fingerprint.split("|")[:2])
+            if kind == this:
+                raise DatasetError(f"{path}: this checkpoint was written by another {kind} fit with other settings (its "
+                                   "parameters are shaped differently: another model or config?)")
+            raise DatasetError(f"{path}: this checkpoint belongs to another kind of fit ({kind}), not this {this}")
         if data_hash and text("data_hash") != data_hash:
             raise DatasetError(f"{path}: this checkpoint was written for other data or another start (the data "
                                "hash differs); resume with the data and config it was made with")

@@ -106,7 +106,7 @@ def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> Abs
             unknown = set(spec) - _SPIKE_KEYS
             if unknown:
                 raise ConfigError(f"rule: unknown key(s) {sorted(unknown)} for family 'spike_trace'")
-            values = {k: (as_str(v, k, "rule") if k == "unit" else as_float(v, k, "rule"))
+            values = {k: as_float(v, k, "rule")
                       for k, v in spec.items() if k != "family"}
             return SpikeTraceRule.create(**values)
         if family in ("semi_global_mlp", "global_mlp"):
