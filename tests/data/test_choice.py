@@ -3,7 +3,7 @@ import pytest
 from scipy.io import savemat
 
 from plastinfer.errors import DatasetError
-from plastinfer.data import load_choice_csv, load_fly_folder, load_fly_folders, load_xyr_mat
+from plastinfer.data import ChoiceDataset, load_choice_csv, load_fly_folder, load_fly_folders, load_xyr_mat
 
 
 def _fly(folder, choice, reward):
@@ -117,3 +117,19 @@ def test_simulated_sessions_split_and_csv_round_trip(tmp_path):
     with pytest.raises(DatasetError, match="fraction"):
         data.split_session(1.0)
     assert data.select([2, 0]).subjects == ("sim002", "sim000")
+
+
+def test_bom_csv_is_read_and_validated_arrays_are_read_only(tmp_path):
+    p = tmp_path / "bom.csv"
+    p.write_bytes("\ufeffsubject,trial,odor,choice,reward\r\nA,1,0,1,1\r\nA,2,1,0,0\r\n".encode("utf-8"))
+    ds = load_choice_csv(p)
+    assert ds.subjects == ("A",) and ds.choices[0].tolist() == [1, 0]
+    with pytest.raises(ValueError, match="read-only"):
+        ds.choices[0, 0] = 5  # validated once: an edit afterwards would skip validation
+
+
+def test_no_subjects_or_an_empty_subject_is_refused():
+    with pytest.raises(DatasetError, match="no subjects"):
+        ChoiceDataset((), np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, 3), bool))
+    with pytest.raises(DatasetError, match="'b' has no trials"):
+        ChoiceDataset(("a", "b"), np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((2, 2)), [[True, True], [False, False]])

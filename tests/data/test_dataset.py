@@ -94,3 +94,21 @@ def test_split(small):
     np.testing.assert_array_equal(test.init_weights[0], small.init_weights[-1])
     with pytest.raises(DatasetError):
         small.split(4)
+
+
+def test_validated_arrays_are_read_only(small):
+    with pytest.raises(ValueError, match="read-only"):
+        small.activity[0, 0, 0] = np.nan
+
+
+def test_a_huge_declared_array_is_refused_before_allocation(tmp_path, small):
+    import io
+
+    path = tmp_path / "huge.npz"
+    small.save(path)
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_2_0(buf, {"descr": "<f8", "fortran_order": False, "shape": (10**7, 10**7)})
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("rewards.npy", buf.getvalue() + b"\0" * 16)
+    with pytest.raises(DatasetError, match="declares shape"):
+        Dataset.load(path)

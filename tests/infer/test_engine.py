@@ -327,3 +327,73 @@ def test_a_problem_built_with_a_start_initialises_itself():
     k_init = jax.random.split(jax.random.PRNGKey(3), 3)[0]  # the engine's first subkey initialises
     assert res.history["objective"][0] == pytest.approx(float(problem.objective(started.init(k_init))), rel=1e-6)
     assert res.best_score <= res.history["objective"][0]
+
+
+def test_finite_divergence_is_warned_about_and_flagged():
+    problem, _ = _least_squares()
+    p0 = {"theta": jnp.zeros(3)}
+    with pytest.warns(RuntimeWarning, match="grew more than"):  # SGD with too large a step: |θ| grows ~2× a step
+        res = fit(problem, Gradient(optax.sgd(1.2)), p0, steps=12, key=jax.random.PRNGKey(0), progress=False)
+    assert any("grew" in w for w in res.warnings) and np.all(np.isfinite(res.params["theta"]))
+    assert float(res.best_score) <= float(problem.objective(p0))  # the start is still returned as the best
+    with pytest.warns(RuntimeWarning, match=r"\|θ\|"):
+        res = fit(problem, Gradient(optax.sgd(0.1)), p0, steps=30, progress=False, warn_bound=1.0)
+    assert any("|θ|" in w for w in res.warnings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fit(problem, Gradient(optax.sgd(0.1)), p0, steps=30, progress=False).warnings == []
+
+
+def test_resume_refuses_other_data_and_fewer_steps(tmp_path):
+    from plastinfer.errors import DatasetError
+
+    problem, _ = _least_squares()
+    p0 = {"theta": jnp.zeros(3)}
+    ck = tmp_path / "ck.npz"
+    fit(problem, Gradient(optax.sgd(0.1)), p0, steps=10, checkpoint=ck, progress=False)
+    other, _ = _least_squares(key=1)
+    with pytest.raises(DatasetError, match="other data"):
+        fit(other, Gradient(optax.sgd(0.1)), p0, steps=20, checkpoint=ck, resume=True, progress=False)
+    with pytest.raises(ConfigError, match="step 10, beyond the 5"):
+        fit(problem, Gradient(optax.sgd(0.1)), p0, steps=5, checkpoint=ck, resume=True, progress=False)
+    ck.write_bytes(b"not a checkpoint")
+    with pytest.raises(DatasetError, match="not a readable checkpoint"):
+        fit(problem, Gradient(optax.sgd(0.1)), p0, steps=20, checkpoint=ck, resume=True, progress=False)
+
+
+def test_ctrl_c_writes_a_checkpoint_and_resumes_exactly(tmp_path):
+    from plastinfer.infer import FitInterrupted
+
+    problem, _ = _least_squares()
+    p0 = {"theta": jnp.zeros(3)}
+    ck = tmp_path / "ck.npz"
+
+    def interrupt(info):
+        if info["step"] == 7:
+            raise KeyboardInterrupt
+
+    with pytest.raises(FitInterrupted, match="interrupted at step 7") as stop:
+        fit(problem, Gradient("adam", 0.05, batch_size=8), p0, steps=20, key=jax.random.PRNGKey(3),
+            checkpoint=ck, callbacks=[interrupt], progress=False)
+    assert stop.value.step == 7 and ck.exists()
+    resumed = fit(problem, Gradient("adam", 0.05, batch_size=8), p0, steps=20, key=jax.random.PRNGKey(3),
+                  checkpoint=ck, resume=True, progress=False)
+    straight = fit(problem, Gradient("adam", 0.05, batch_size=8), p0, steps=20, key=jax.random.PRNGKey(3),
+                   progress=False)
+    np.testing.assert_allclose(resumed.params["theta"], straight.params["theta"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(resumed.last_params["theta"], straight.last_params["theta"], rtol=0, atol=1e-6)
+
+
+def test_periodic_checkpoints_by_wall_time(tmp_path, monkeypatch):
+    problem, _ = _least_squares()
+    ck = tmp_path / "ck.npz"
+    saved = []
+    import plastinfer.infer._engine as engine
+
+    real = engine._save_checkpoint
+    monkeypatch.setattr(engine, "_save_checkpoint", lambda *a, **k: (saved.append(a[4]), real(*a, **k)))
+    fit(problem, Gradient(optax.sgd(0.1)), {"theta": jnp.zeros(3)}, steps=6, eval_every=100, checkpoint=ck,
+        checkpoint_seconds=1e-9, progress=False)
+    assert saved == [1, 2, 3, 4, 5, 6]  # after every chunk (by time; the last one also as the end)
+    with pytest.raises(ConfigError, match="checkpoint_seconds"):
+        fit(problem, Gradient(optax.sgd(0.1)), {"theta": jnp.zeros(3)}, steps=1, checkpoint=ck, checkpoint_seconds=0)

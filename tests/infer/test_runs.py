@@ -1,6 +1,8 @@
 import json
 
+import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -125,3 +127,13 @@ def test_mlp_rule_fits_and_saves(tmp_path, setup):
     y = np.ones((1, 8), np.float32)
     w = np.zeros((8, 6), np.float32)
     np.testing.assert_allclose(back(x, y, w), res.rule(x, y, w), rtol=1e-6)
+
+
+def test_non_finite_rules_are_never_written(tmp_path):
+    from plastinfer.runs import save_rule
+
+    bad = Taylor.from_terms({"x1y1w0": 1.0})
+    bad = eqx.tree_at(lambda r: r.theta, bad, bad.theta.at[0, 0, 0].set(jnp.nan))
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        save_rule(tmp_path / "rule.npz", bad)
+    assert not (tmp_path / "rule.npz").exists()
