@@ -1,8 +1,10 @@
 """Run folders and the functions the CLI and the demo call.
 
 A run folder holds ``config.toml``, ``metrics.json``, ``history.npz``, ``rule.npz``,
-``checkpoint.npz`` (kept up to date during the fit, for ``--resume``) and figures; files
-are written atomically and a folder is never overwritten unless asked.
+``checkpoint.npz`` (kept up to date during the fit, for ``--resume``), figures and the
+manifest :data:`MANIFEST`. Commands write into a staged sibling and move it into place on
+success (:class:`RunFolder`), so a failed command creates nothing and ``--force`` never
+removes a file plastinfer did not write.
 """
 
 from __future__ import annotations

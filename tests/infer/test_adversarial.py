@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from plastinfer.errors import ConfigError
+from plastinfer.errors import ConfigError, PlastinferInputError
 from plastinfer.analysis import activity_distance
 from plastinfer.circuits import PlasticLayer
 from plastinfer.infer.adversarial import ActivityGenerator, AdversarialConfig, adversarial_fit
@@ -68,7 +68,7 @@ def test_discriminator_separates_oja_from_a_random_rule_after_brief_training():
 
 @pytest.mark.parametrize("bad, match", [(np.zeros((5, 7)), "must be"), (np.full((5, 60), np.nan), "NaN")])
 def test_bad_data_are_refused(bad, match):
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(PlastinferInputError, match=match):
         adversarial_fit(oja(), GEN, bad, config=AdversarialConfig(steps=1), progress=False)
 
 

@@ -11,6 +11,7 @@ import jax
 from jaxtyping import Array, PyTree
 
 from ..rules import AbstractRule
+from ..errors import ConfigError
 
 
 class AbstractCircuit(eqx.Module):
@@ -70,7 +71,7 @@ def _segment_length(n_steps: int, checkpoint: int | bool | None) -> int | None:
         return min(divisors, key=lambda d: abs(d - target))
     seg = int(checkpoint)
     if seg <= 0 or n_steps % seg:
-        raise ValueError(f"checkpoint segment {seg} must divide the number of time steps {n_steps}")
+        raise ConfigError(f"checkpoint segment {seg} must divide the number of time steps {n_steps}")
     return seg
 
 

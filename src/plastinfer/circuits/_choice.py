@@ -12,6 +12,7 @@ from jaxtyping import Array
 from ..rules import AbstractRule
 from ._base import AbstractCircuit
 from ._feedforward import _NONLINEARITIES
+from ..errors import ConfigError
 
 CHOICE_READOUTS = ("accept", "two_alternative")
 #: Reward probabilities of (odor 1, odor 2) in the three blocks of the paper (appendix A.4).
@@ -126,15 +127,15 @@ class ChoiceCircuit(AbstractCircuit):
 
     def __check_init__(self):
         if self.readout not in CHOICE_READOUTS:
-            raise ValueError(f"readout must be one of {list(CHOICE_READOUTS)}, got {self.readout!r}")
+            raise ConfigError(f"readout must be one of {list(CHOICE_READOUTS)}, got {self.readout!r}")
         if self.nonlinearity not in _NONLINEARITIES:
-            raise ValueError(f"unknown nonlinearity {self.nonlinearity!r}; choose from {sorted(_NONLINEARITIES)}")
+            raise ConfigError(f"unknown nonlinearity {self.nonlinearity!r}; choose from {sorted(_NONLINEARITIES)}")
         if self.n_in < self.n_odors or self.n_hidden < 1:
-            raise ValueError(f"need n_in ≥ {self.n_odors} odors and n_hidden ≥ 1 (got {self.n_in}, {self.n_hidden})")
+            raise ConfigError(f"need n_in ≥ {self.n_odors} odors and n_hidden ≥ 1 (got {self.n_in}, {self.n_hidden})")
         if self.window < 0 or self.trials_per_block < 1:
-            raise ValueError("window must be ≥ 0 and trials_per_block ≥ 1")
+            raise ConfigError("window must be ≥ 0 and trials_per_block ≥ 1")
         if any(len(b) != len(self.blocks[0]) for b in self.blocks) or not all(0 <= p <= 1 for b in self.blocks for p in b):
-            raise ValueError(f"blocks must be rows of reward probabilities in [0, 1], got {self.blocks}")
+            raise ConfigError(f"blocks must be rows of reward probabilities in [0, 1], got {self.blocks}")
 
     # ------------------------------------------------------------------ sizes
     @property

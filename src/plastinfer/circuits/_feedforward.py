@@ -12,6 +12,7 @@ from jaxtyping import Array
 
 from ..rules import AbstractRule
 from ._base import AbstractCircuit
+from ..errors import ConfigError
 
 _NONLINEARITIES = {"linear": lambda u: u, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh}
 
@@ -67,9 +68,9 @@ class PlasticLayer(AbstractCircuit):
 
     def __check_init__(self):
         if self.nonlinearity not in _NONLINEARITIES:
-            raise ValueError(f"unknown nonlinearity {self.nonlinearity!r}; choose from {sorted(_NONLINEARITIES)}")
+            raise ConfigError(f"unknown nonlinearity {self.nonlinearity!r}; choose from {sorted(_NONLINEARITIES)}")
         if self.n_in < 1 or self.n_out < 1:
-            raise ValueError(f"layer sizes must be positive, got n_in={self.n_in}, n_out={self.n_out}")
+            raise ConfigError(f"layer sizes must be positive, got n_in={self.n_in}, n_out={self.n_out}")
 
     @property
     def weight_std(self) -> float:

@@ -13,6 +13,7 @@ from jaxtyping import Array
 from ..rules import AbstractRule
 from ._base import AbstractCircuit
 from ._feedforward import LayerInput
+from ..errors import ConfigError
 
 
 class LateralState(NamedTuple):
@@ -65,7 +66,7 @@ class LateralNetwork(AbstractCircuit):
 
     def __check_init__(self):
         if self.n_in < 1 or not 1 <= self.n_out:
-            raise ValueError(f"layer sizes must be positive, got n_in={self.n_in}, n_out={self.n_out}")
+            raise ConfigError(f"layer sizes must be positive, got n_in={self.n_in}, n_out={self.n_out}")
 
     @property
     def weight_std(self) -> float:

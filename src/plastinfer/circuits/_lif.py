@@ -18,6 +18,7 @@ from jaxtyping import Array
 
 from ..rules._spike import SpikeTraceRule
 from ._base import AbstractCircuit
+from ..errors import ConfigError
 
 
 class LIFState(NamedTuple):
@@ -143,9 +144,9 @@ class LIFNeuron(AbstractCircuit):
 
     def __check_init__(self):
         if min(self.n_groups, self.n_exc_per_group, self.n_inh_per_group) < 1:
-            raise ValueError("the LIF neuron needs at least one group with one excitatory and one inhibitory afferent")
+            raise ConfigError("the LIF neuron needs at least one group with one excitatory and one inhibitory afferent")
         if not 0 < self.dt < self.tau_exc:
-            raise ValueError(f"time step dt={self.dt} s must be positive and below the fastest time constant")
+            raise ConfigError(f"time step dt={self.dt} s must be positive and below the fastest time constant")
 
     @property
     def n_exc(self) -> int:
@@ -286,7 +287,7 @@ def input_spikes(circuit: LIFNeuron, key: Array, rates: Array, chunk: int = 1000
     t = rates.shape[0]
     chunk = min(chunk, t)
     if t % chunk:
-        raise ValueError(f"{t} steps are not a multiple of the chunk ({chunk})")
+        raise ConfigError(f"{t} steps are not a multiple of the chunk ({chunk})")
     group = c.afferent_group
     n = c.n_exc + c.n_inh
     k0, k1 = jax.random.split(key)
@@ -334,9 +335,9 @@ def simulate_lif(circuit: LIFNeuron, rule: SpikeTraceRule, key: Array, duration:
     rates_per_bin = int(round(bin_s / protocol.dt_rate))
     n_bins = int(round(duration / bin_s))
     if not math.isclose(steps_per_rate * c.dt, protocol.dt_rate) or not math.isclose(rates_per_bin * protocol.dt_rate, bin_s):
-        raise ValueError(f"bin {bin_s} s, rate grid {protocol.dt_rate} s and dt {c.dt} s must divide each other")
+        raise ConfigError(f"bin {bin_s} s, rate grid {protocol.dt_rate} s and dt {c.dt} s must divide each other")
     if n_bins < 1:
-        raise ValueError(f"duration {duration} s is shorter than one bin ({bin_s} s)")
+        raise ConfigError(f"duration {duration} s is shorter than one bin ({bin_s} s)")
     k_rates, k_w, k_init, k_spikes = realisation_keys(key)
     rates = protocol.rates(k_rates, n_bins * bin_s).reshape(n_bins, rates_per_bin, c.n_groups)
     w_exc = c.excitatory_weights(k_w)

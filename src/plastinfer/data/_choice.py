@@ -312,9 +312,9 @@ def _csv_float(text: str, column: str) -> float:
     try:
         value = float(text.strip())
     except ValueError:
-        raise ValueError(f"column {column!r}: {text.strip()!r} is not a number") from None
+        raise DatasetError(f"column {column!r}: {text.strip()!r} is not a number") from None
     if not np.isfinite(value):
-        raise ValueError(f"column {column!r}: {text.strip()!r} is not a finite number")
+        raise DatasetError(f"column {column!r}: {text.strip()!r} is not a finite number")
     return value
 
 
@@ -324,7 +324,7 @@ def _csv_int(text: str, column: str, default: int | None = None) -> int:
         return default
     value = _csv_float(text, column)
     if not value.is_integer():
-        raise ValueError(f"column {column!r}: {text!r} is not an integer")
+        raise DatasetError(f"column {column!r}: {text!r} is not an integer")
     return int(value)
 
 

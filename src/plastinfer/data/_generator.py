@@ -13,6 +13,7 @@ from ..circuits import LayerInput, PlasticLayer
 from ..objectives import pc_distances
 from ..rules import AbstractRule
 from ._dataset import Dataset
+from ..errors import ConfigError
 
 
 def covariance_sqrt(spectrum=(1.0, 0.5, 0.25), seed: int = 0) -> jnp.ndarray:
@@ -47,9 +48,9 @@ class ActivityGenerator(eqx.Module):
 
     def __check_init__(self):
         if self.cov_sqrt.shape != (self.circuit.n_in, self.circuit.n_in):
-            raise ValueError(f"cov_sqrt has shape {self.cov_sqrt.shape}; expected ({self.circuit.n_in}, {self.circuit.n_in})")
+            raise ConfigError(f"cov_sqrt has shape {self.cov_sqrt.shape}; expected ({self.circuit.n_in}, {self.circuit.n_in})")
         if self.n_samples < 1 or self.n_steps < 1 or self.noise_std < 0:
-            raise ValueError("n_samples ≥ 1, n_steps ≥ 1 and noise_std ≥ 0 required")
+            raise ConfigError("n_samples ≥ 1, n_steps ≥ 1 and noise_std ≥ 0 required")
 
     def network(self, rule: AbstractRule, key: Array) -> tuple[Array, Array, Array]:
         """One network: ``x (K, n_in)``, traces ``y (T, K, n_out)`` and weights ``w (T, n_out, n_in)``

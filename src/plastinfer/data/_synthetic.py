@@ -11,6 +11,7 @@ import numpy as np
 from ..circuits import LayerInput, LayerState, PlasticLayer, rollouts
 from ..rules import AbstractRule, rule_to_spec
 from ._dataset import Dataset
+from ..errors import ConfigError
 
 
 def gaussian_inputs(key, n_trajectories: int, n_steps: int, n_in: int, std: float, samples_per_step: int | None = None):
@@ -41,9 +42,9 @@ def simulate(
     validation.
     """
     if not 0.0 < fraction_recorded <= 1.0:
-        raise ValueError(f"fraction_recorded must be in (0, 1], got {fraction_recorded}")
+        raise ConfigError(f"fraction_recorded must be in (0, 1], got {fraction_recorded}")
     if noise_std < 0:
-        raise ValueError(f"noise_std must be ≥ 0, got {noise_std}")
+        raise ConfigError(f"noise_std must be ≥ 0, got {noise_std}")
     k_w, k_x, k_noise, k_units = jax.random.split(key, 4)
     w0 = jax.vmap(circuit.init)(jax.random.split(k_w, n_trajectories)).w
     x = gaussian_inputs(k_x, n_trajectories, n_steps, circuit.n_in, input_std, samples_per_step)

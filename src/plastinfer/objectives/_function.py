@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, PyTree
 
 from ..circuits import AbstractCircuit, LayerInput
+from ..errors import ConfigError
 
 #: Loss given to a candidate whose inner loop produced a non-finite value.
 DIVERGED_LOSS = 1e4
@@ -54,11 +55,11 @@ class GaussianDatasets(eqx.Module):
 
     def __check_init__(self):
         if self.n_in < 1 or self.n_samples < 2:
-            raise ValueError(f"need n_in ≥ 1 and n_samples ≥ 2, got {self.n_in}, {self.n_samples}")
+            raise ConfigError(f"need n_in ≥ 1 and n_samples ≥ 2, got {self.n_in}, {self.n_samples}")
         if len(self.top) > self.n_in or not all(t > self.floor >= 0 for t in self.top):
-            raise ValueError(f"top variances {self.top} must exceed floor {self.floor} ≥ 0, at most n_in of them")
+            raise ConfigError(f"top variances {self.top} must exceed floor {self.floor} ≥ 0, at most n_in of them")
         if list(self.top) != sorted(self.top, reverse=True):
-            raise ValueError(f"top variances must be decreasing, got {self.top}")
+            raise ConfigError(f"top variances must be decreasing, got {self.top}")
 
     @property
     def n_pcs(self) -> int:
@@ -145,9 +146,9 @@ class FunctionTask(eqx.Module):
 
     def __check_init__(self):
         if self.circuit.n_in != self.datasets.n_in:
-            raise ValueError(f"circuit has {self.circuit.n_in} inputs but the data sets {self.datasets.n_in}")
+            raise ConfigError(f"circuit has {self.circuit.n_in} inputs but the data sets {self.datasets.n_in}")
         if self.n_steps < 1 or self.n_datasets < 1:
-            raise ValueError("n_steps and n_datasets must be ≥ 1")
+            raise ConfigError("n_steps and n_datasets must be ≥ 1")
 
     def inner(self, rule: PyTree, data: InputData, key: Array) -> Any:
         """Final circuit state after ``n_steps`` batch updates on one data set."""

@@ -10,6 +10,7 @@ from jaxtyping import Array
 from ..circuits._lif import InputProtocol, LIFNeuron, simulate_lif
 from ..rules._spike import SpikeTraceRule
 from ._function import _finite, firing_rate_error
+from ..errors import ConfigError
 
 
 class SpikingTask(eqx.Module):
@@ -37,9 +38,9 @@ class SpikingTask(eqx.Module):
 
     def __check_init__(self):
         if not 0 < self.window_s <= self.score_s:
-            raise ValueError(f"the scoring window ({self.window_s} s) must fit in the scoring phase ({self.score_s} s)")
+            raise ConfigError(f"the scoring window ({self.window_s} s) must fit in the scoring phase ({self.score_s} s)")
         if self.train_s < 0 or self.n_datasets < 1 or self.target_hz <= 0:
-            raise ValueError("train_s ≥ 0, n_datasets ≥ 1 and target_hz > 0 required")
+            raise ConfigError("train_s ≥ 0, n_datasets ≥ 1 and target_hz > 0 required")
 
     def rate(self, rule: SpikeTraceRule, key: Array) -> Array:
         """Rate (Hz) in the random scoring window for one input realisation ``key``."""

@@ -9,6 +9,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
+from ..errors import ConfigError
 
 #: Canonical order of the synaptic variables a rule may depend on.
 VARIABLES: tuple[str, ...] = ("x", "y", "w", "r")
@@ -23,7 +24,7 @@ def _as_samples(x: Array, y: Array, r: Array | float | None) -> tuple[Array, Arr
     if y.ndim == 1:
         y = y[None, :]
     if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x has {x.shape[0]} samples but y has {y.shape[0]}")
+        raise ConfigError(f"x has {x.shape[0]} samples but y has {y.shape[0]}")
     k = x.shape[0]
     r = jnp.zeros((k,), x.dtype) if r is None else jnp.broadcast_to(jnp.asarray(r, x.dtype), (k,))
     return x, y, r
@@ -69,7 +70,7 @@ class AbstractRule(eqx.Module):
     def __call__(self, x: Array, y: Array, w: Array, r=None) -> Array:
         x, y, r = _as_samples(x, y, r)
         if w.shape != (y.shape[1], x.shape[1]):
-            raise ValueError(
+            raise ConfigError(
                 f"weight matrix has shape {w.shape}, expected (post, pre) = {(y.shape[1], x.shape[1])}"
             )
         return self.delta(x, y, w, r)

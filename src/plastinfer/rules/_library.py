@@ -7,6 +7,7 @@ from collections.abc import Callable
 from ._base import AbstractRule
 from ._spike import vogels_istdp
 from ._taylor import Taylor
+from ..errors import ConfigError
 
 
 def oja(rate: float = 1.0) -> Taylor:
@@ -33,4 +34,4 @@ def known_rule(name: str) -> AbstractRule:
     try:
         return KNOWN_RULES[name]()
     except KeyError:
-        raise ValueError(f"unknown rule {name!r}; known rules: {sorted(KNOWN_RULES)}") from None
+        raise ConfigError(f"unknown rule {name!r}; known rules: {sorted(KNOWN_RULES)}") from None

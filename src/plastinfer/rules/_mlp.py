@@ -11,6 +11,7 @@ from jaxtyping import Array
 
 from ._base import AbstractRule
 from ._taylor import _check_variables
+from ..errors import ConfigError
 
 _ACTIVATIONS: dict[str, Callable] = {"tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu}
 
@@ -42,7 +43,7 @@ class MLPRule(AbstractRule):
         out_bias: float | None = None,
     ):
         if activation not in _ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; choose from {sorted(_ACTIVATIONS)}")
+            raise ConfigError(f"unknown activation {activation!r}; choose from {sorted(_ACTIVATIONS)}")
         self.variables = _check_variables(variables)
         self.activation = activation
         mlp = eqx.nn.MLP(
@@ -89,7 +90,7 @@ class SemiGlobalMLPRule(AbstractRule):
 
     def __init__(self, key: Array, width: int = 10, depth: int = 2, activation: str = "tanh", out_scale: float = 1e-2):
         if activation not in _ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; choose from {sorted(_ACTIVATIONS)}")
+            raise ConfigError(f"unknown activation {activation!r}; choose from {sorted(_ACTIVATIONS)}")
         self.activation = activation
         mlp = eqx.nn.MLP(5, "scalar", width, depth, activation=_ACTIVATIONS[activation], key=key)
         self.mlp = eqx.tree_at(lambda m: m.layers[-1].weight, mlp, mlp.layers[-1].weight * out_scale)
@@ -130,7 +131,7 @@ class GlobalMLPRule(AbstractRule):
     def __init__(self, key: Array, n_in: int, n_out: int, width: int = 10, depth: int = 2, activation: str = "tanh",
                  out_scale: float = 1e-2):
         if activation not in _ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; choose from {sorted(_ACTIVATIONS)}")
+            raise ConfigError(f"unknown activation {activation!r}; choose from {sorted(_ACTIVATIONS)}")
         self.n_in, self.n_out, self.activation = n_in, n_out, activation
         mlp = eqx.nn.MLP(n_in + n_out + n_in * n_out, n_in * n_out, width, depth,
                          activation=_ACTIVATIONS[activation], key=key)
@@ -138,7 +139,7 @@ class GlobalMLPRule(AbstractRule):
 
     def delta(self, x, y, w, r):
         if w.shape != (self.n_out, self.n_in):
-            raise ValueError(f"this global rule was built for a ({self.n_out}, {self.n_in}) layer, got {w.shape}")
+            raise ConfigError(f"this global rule was built for a ({self.n_out}, {self.n_in}) layer, got {w.shape}")
         feats = jnp.concatenate([x, y, jnp.broadcast_to(w.ravel(), (x.shape[0], w.size))], axis=1)
         return jnp.mean(jax.vmap(self.mlp)(feats), axis=0).reshape(w.shape)
 

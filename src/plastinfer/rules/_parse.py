@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from ._base import VARIABLES
 from ._taylor import MAX_ORDER, Taylor
+from ..errors import ConfigError
 
 MAX_EQUATION_CHARS = 10_000
 
@@ -20,7 +21,7 @@ def _mul(a: Poly, b: Poly) -> Poly:
         for pb, cb in b.items():
             p = tuple(i + j for i, j in zip(pa, pb))
             if max(p) > MAX_ORDER:
-                raise ValueError(f"a power above the highest supported order {MAX_ORDER}")
+                raise ConfigError(f"a power above the highest supported order {MAX_ORDER}")
             out[p] = out.get(p, 0.0) + ca * cb
     return out
 
@@ -39,7 +40,7 @@ def _poly(node: ast.AST, text: str) -> Poly:
         return {(0, 0, 0, 0): float(node.value)}
     if isinstance(node, ast.Name):
         if node.id not in VARIABLES:
-            raise ValueError(f"equation {text!r}: unknown variable {node.id!r} (use x, y, w, r)")
+            raise ConfigError(f"equation {text!r}: unknown variable {node.id!r} (use x, y, w, r)")
         p = [0, 0, 0, 0]
         p[VARIABLES.index(node.id)] = 1
         return {tuple(p): 1.0}
@@ -54,15 +55,15 @@ def _poly(node: ast.AST, text: str) -> Poly:
         if isinstance(node.op, (ast.Pow, ast.BitXor)):
             exp = node.right
             if not (isinstance(exp, ast.Constant) and isinstance(exp.value, int) and exp.value >= 0):
-                raise ValueError(f"equation {text!r}: powers must be non-negative integers")
+                raise ConfigError(f"equation {text!r}: powers must be non-negative integers")
             if exp.value > MAX_ORDER:
-                raise ValueError(f"equation {text!r}: power {exp.value} is above the highest supported order {MAX_ORDER}")
+                raise ConfigError(f"equation {text!r}: power {exp.value} is above the highest supported order {MAX_ORDER}")
             out: Poly = {(0, 0, 0, 0): 1.0}
             base = _poly(node.left, text)
             for _ in range(exp.value):
                 out = _mul(out, base)
             return out
-    raise ValueError(f"equation {text!r}: unsupported expression {ast.unparse(node)!r}")
+    raise ConfigError(f"equation {text!r}: unsupported expression {ast.unparse(node)!r}")
 
 
 def parse_equation(text: str, variables: Sequence[str] | None = None, order: int | None = None) -> Taylor:
@@ -74,9 +75,9 @@ def parse_equation(text: str, variables: Sequence[str] | None = None, order: int
     :mod:`ast` — nothing is evaluated.
     """
     if not isinstance(text, str):
-        raise ValueError(f"equation must be a string, got {text!r}")
+        raise ConfigError(f"equation must be a string, got {text!r}")
     if len(text) > MAX_EQUATION_CHARS:
-        raise ValueError(f"equation of {len(text):,} characters is longer than {MAX_EQUATION_CHARS:,}")
+        raise ConfigError(f"equation of {len(text):,} characters is longer than {MAX_EQUATION_CHARS:,}")
     body = text.strip()
     for prefix in ("Δw", "dw", "delta_w"):
         if body.startswith(prefix) and "=" in body:
@@ -85,25 +86,25 @@ def parse_equation(text: str, variables: Sequence[str] | None = None, order: int
     try:
         tree = ast.parse(body.strip(), mode="eval")
     except SyntaxError as err:
-        raise ValueError(f"equation {text!r}: not a polynomial ({err.msg})") from None
+        raise ConfigError(f"equation {text!r}: not a polynomial ({err.msg})") from None
     except (RecursionError, MemoryError):
-        raise ValueError(f"equation {text[:40]!r}…: nested too deeply") from None
+        raise ConfigError(f"equation {text[:40]!r}…: nested too deeply") from None
     try:
         poly = {p: c for p, c in _poly(tree, text).items() if c != 0.0}
     except RecursionError:
-        raise ValueError(f"equation {text[:40]!r}…: nested too deeply") from None
+        raise ConfigError(f"equation {text[:40]!r}…: nested too deeply") from None
     bad = [c for c in poly.values() if not math.isfinite(c)]
     if bad:
-        raise ValueError(f"equation {text!r}: a coefficient is not finite ({bad[0]})")
+        raise ConfigError(f"equation {text!r}: a coefficient is not finite ({bad[0]})")
     used = {VARIABLES[i] for p in poly for i, e in enumerate(p) if e}
     if variables is None:
         variables = ("x", "y", "w", "r") if "r" in used else ("x", "y", "w")
     missing = used - set(variables)
     if missing:
-        raise ValueError(f"equation {text!r} uses {sorted(missing)}, not among the rule's variables {list(variables)}")
+        raise ConfigError(f"equation {text!r} uses {sorted(missing)}, not among the rule's variables {list(variables)}")
     top = max((max(p) for p in poly), default=0)
     order = max(2, top) if order is None else order
     if top > order:
-        raise ValueError(f"equation {text!r} has power {top}, above the rule's order {order}")
+        raise ConfigError(f"equation {text!r} has power {top}, above the rule's order {order}")
     terms = {"".join(f"{v}{p[VARIABLES.index(v)]}" for v in VARIABLES if v in variables): c for p, c in poly.items()}
     return Taylor.from_terms(terms, variables, order)

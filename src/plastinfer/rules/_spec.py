@@ -65,10 +65,9 @@ def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> Abs
         try:
             return parse_equation(as_str(spec["equation"], "equation", "rule"), spec.get("variables"),
                                   None if order is None else as_int(order, "order", "rule", minimum=0))
-        except ConfigError:
-            raise
-        except ValueError as err:
-            raise ConfigError(f"rule: {err}") from None
+        except ValueError as err:  # ConfigError included: name the section once
+            text = str(err)
+            raise ConfigError(text if text.startswith("rule:") else f"rule: {text}") from None
     if "name" in spec and "family" not in spec:
         name = spec["name"]
         if not isinstance(name, str) or name not in KNOWN_RULES:

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ._base import AbstractRule
+from ..errors import ConfigError
 
 
 def _fmt(value: float, precision: int) -> str:
@@ -55,9 +56,9 @@ class SpikeTraceRule(AbstractRule):
         """Build a rule from its six parameters in weight units per spike (time constants in
         seconds, > 0)."""
         if tau_pre <= 0 or tau_post <= 0:
-            raise ValueError(f"trace time constants must be positive, got τ_pre={tau_pre}, τ_post={tau_post}")
+            raise ConfigError(f"trace time constants must be positive, got τ_pre={tau_pre}, τ_post={tau_post}")
         if unit <= 0:
-            raise ValueError(f"unit must be positive, got {unit}")
+            raise ConfigError(f"unit must be positive, got {unit}")
         f = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
         return cls(f(alpha / unit), f(beta / unit), f(gamma / unit), f(kappa / unit), f(jnp.log(tau_pre)),
                    f(jnp.log(tau_post)), unit)

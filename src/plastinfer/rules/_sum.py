@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import AbstractRule
+from ..errors import ConfigError
 
 
 class RuleSum(AbstractRule):
@@ -16,7 +17,7 @@ class RuleSum(AbstractRule):
 
     def __check_init__(self):
         if not self.rules:
-            raise ValueError("RuleSum needs at least one rule")
+            raise ConfigError("RuleSum needs at least one rule")
 
     def delta(self, x, y, w, r):
         return sum((rule.delta(x, y, w, r) for rule in self.rules), jnp.zeros_like(w))

@@ -26,15 +26,15 @@ _NAME_RE = re.compile(r"([xywr])(\d+)")
 
 def _check_variables(variables: Iterable[str]) -> tuple[str, ...]:
     if isinstance(variables, str) or not isinstance(variables, Iterable):
-        raise ValueError(f"variables must be a list of names such as ['x', 'y', 'w'], got {variables!r}")
+        raise ConfigError(f"variables must be a list of names such as ['x', 'y', 'w'], got {variables!r}")
     variables = tuple(variables)
     unknown = [v for v in variables if v not in VARIABLES]
     if unknown:
-        raise ValueError(f"unknown rule variable(s) {unknown}; choose from {list(VARIABLES)}")
+        raise ConfigError(f"unknown rule variable(s) {unknown}; choose from {list(VARIABLES)}")
     if len(set(variables)) != len(variables):
-        raise ValueError(f"repeated rule variable in {list(variables)}")
+        raise ConfigError(f"repeated rule variable in {list(variables)}")
     if not variables:
-        raise ValueError("a Taylor rule needs at least one variable")
+        raise ConfigError("a Taylor rule needs at least one variable")
     return tuple(v for v in VARIABLES if v in variables)  # canonical order
 
 
@@ -54,13 +54,13 @@ def _parse_name(name: str, variables: tuple[str, ...], order: int) -> tuple[int,
     """``"x1y1w0"`` → ``(1, 1, 0)``; variables left out of ``name`` have power 0."""
     found = dict((v, int(p)) for v, p in _NAME_RE.findall(name))
     if "".join(f"{v}{p}" for v, p in _NAME_RE.findall(name)) != name or not found:
-        raise ValueError(f"malformed term name {name!r}: expected e.g. 'x1y1w0'")
+        raise ConfigError(f"malformed term name {name!r}: expected e.g. 'x1y1w0'")
     extra = set(found) - set(variables)
     if extra and any(found[v] for v in extra):
-        raise ValueError(f"term {name!r} uses variable(s) {sorted(extra)} the rule does not have ({list(variables)})")
+        raise ConfigError(f"term {name!r} uses variable(s) {sorted(extra)} the rule does not have ({list(variables)})")
     powers = tuple(found.get(v, 0) for v in variables)
     if max(powers) > order:
-        raise ValueError(f"term {name!r} has a power above the rule's order {order}")
+        raise ConfigError(f"term {name!r} has a power above the rule's order {order}")
     return powers
 
 
@@ -100,7 +100,7 @@ class Taylor(AbstractRule):
     def __check_init__(self):
         expected = (self.order + 1,) * len(self.variables)
         if tuple(self.theta.shape) != expected:
-            raise ValueError(f"theta has shape {tuple(self.theta.shape)}, expected {expected}")
+            raise ConfigError(f"theta has shape {tuple(self.theta.shape)}, expected {expected}")
 
     # ---------------------------------------------------------------- constructors
     @classmethod
