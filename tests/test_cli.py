@@ -143,3 +143,30 @@ def test_run_config_is_a_valid_config(tmp_path, cfg):
     assert main(["fit", str(cfg), "--data", str(data), "-o", str(run), "--quiet"]) == 0
     # the written config.toml can drive a new fit as is
     assert main(["fit", str(run / "config.toml"), "--data", str(data), "-o", str(tmp_path / "run2"), "--quiet"]) == 0
+
+
+def test_reproduce_writes_through_a_stage_and_force_replaces_only_its_own_output(tmp_path, monkeypatch, capsys):
+    import plastinfer.experiments as experiments
+    from plastinfer.experiments import Experiment
+
+    calls = []
+
+    def run(out, quick=False, progress=True):
+        calls.append(out)
+        assert out.name == ".out.partial"  # the reproduction writes into the stage …
+        (out / "metrics.json").write_text('{"results": {}}')
+        if len(calls) == 2:
+            raise experiments_error("late failure")
+        return {}
+
+    from plastinfer.errors import DatasetError as experiments_error
+
+    monkeypatch.setattr(experiments, "get_experiment", lambda name: Experiment(name, "paper", "fake", run))
+    out = tmp_path / "out"
+    assert main(["reproduce", "fake", "-o", str(out)]) == 0
+    assert (out / "metrics.json").exists() and (out / ".plastinfer-run.json").exists()  # … moved into place
+    before = (out / "metrics.json").stat().st_mtime_ns
+    assert main(["reproduce", "fake", "-o", str(out), "--force"]) == 2  # a late error keeps the old output
+    assert (out / "metrics.json").stat().st_mtime_ns == before and not (tmp_path / ".out.partial").exists()
+    assert main(["reproduce", "fake", "-o", str(out), "--force"]) == 0
+    assert len(calls) == 3

@@ -208,6 +208,19 @@ CASES = {
     "data: n_in disagrees with circuit": _fit_with_data(lambda p, a, h: _npz(
         p, {**a, "stimuli": np.concatenate([a["stimuli"], a["stimuli"]], -1),
             "init_weights": np.zeros((3, 2, 6), np.float32)}, h)),
+    "data: header circuit too large for memory": lambda t, a, h: (
+        _npz(t / "d.npz", a, {**h, "n_out": 10**11, "meta": {"circuit": {**CIRCUIT, "n_out": 10**11}}}),
+        _toml(t / "cfg.toml", {k: v for k, v in FIT.items() if k != "circuit"}),
+        ["fit", str(t / "cfg.toml"), "--data", str(t / "d.npz"), "-o", str(t / "run")])[2],
+    "data: header circuit malformed": lambda t, a, h: (
+        _npz(t / "d.npz", a, {**h, "meta": {"circuit": "plastic"}}),
+        _toml(t / "cfg.toml", {k: v for k, v in FIT.items() if k != "circuit"}),
+        ["fit", str(t / "cfg.toml"), "--data", str(t / "d.npz"), "-o", str(t / "run")])[2],
+    "data: a device, not a file": lambda t, a, h: (_toml(t / "cfg.toml", FIT), [
+        "fit", str(t / "cfg.toml"), "--data", "/dev/zero", "-o", str(t / "run")])[1],
+    "config: a device, not a file": lambda t, a, h: [
+        "fit", "/dev/zero", "--data", str(t / "d.npz"), "-o", str(t / "run")],
+    "config: too large": _fit_with_config("# " + "x" * (2 << 20) + "\n"),
     # ---- configs
     "config: missing": lambda t, a, h: ["fit", str(t / "none.toml"), "--data", str(t / "d.npz"), "-o", str(t / "r")],
     "config: a folder": lambda t, a, h: ((t / "cfg.toml").mkdir(),

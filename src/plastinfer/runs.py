@@ -429,6 +429,9 @@ def run_fit(cfg: dict, data_path: Path, out: Path, *, force=False, resume=False,
             raise PlastinferInputError(f"fit: n_test = {n_test} leaves no training trajectories of "
                                        f"{data.n_trajectories}")
         train, test = data.split(n_test) if n_test > 0 else (data, None)
+        sizes = [getattr(circuit, a, 1) for a in ("n_in", "n_out")]
+        check_memory(4 * data.n_trajectories * sizes[0] * sizes[1], f"fit: holding the weights of {data.n_trajectories} "
+                     f"trajectories of a {sizes[0]} → {sizes[1]} circuit")
     full_cfg = {**cfg, "circuit": circuit.config(), "model": model_spec,
                 "fit": {**dataclasses.asdict(fit_cfg), "n_test": n_test},
                 "run": {"data_file": str(data_path), "resumed": bool(resume)}}
