@@ -16,6 +16,8 @@ everything else is private. See the README for a tour.
   :func:`fit_trajectory`, :func:`fit_choices`, :func:`meta_fit`, :func:`adversarial_fit`.
 - **analysis** — R², deviance, angles, portraits, comparisons.
 - **identify** — which learning rule trained a network (Nayebi et al. 2020).
+- **uncertainty** — how much to believe a fit: :func:`laplace` (intervals, sign
+  probabilities, AIC/BIC, which coefficient combinations the data determine).
 - **runs** — run folders: :class:`RunFolder` (staged, never destroys what it did not write), :func:`load_rule`, :func:`save_rule`, :func:`write_run`.
 - **errors** — one error type per kind of user mistake.
 """
@@ -40,6 +42,8 @@ from .infer import (LBFGS, AbstractProblem, AbstractStrategy, ActivityProblem, A
 # analysis
 from .analysis import (coefficient_conditioning, compare_rules, comparison_markdown, paired_comparison,
                        percent_deviance_explained, r2_score, rule_angle)
+# uncertainty
+from .uncertainty import Laplace, laplace
 # identify
 from .identify import (LearnerConfig, Measurement, PopulationSpec, feature_matrix, generate_population,
                        load_population, rf_importances, score_holdouts, score_splits, subsample_trajectory)
@@ -70,6 +74,8 @@ __all__ = [
     # analysis
     "r2_score", "percent_deviance_explained", "paired_comparison", "rule_angle", "coefficient_conditioning",
     "compare_rules", "comparison_markdown",
+    # uncertainty
+    "Laplace", "laplace",
     # identify
     "LearnerConfig", "PopulationSpec", "Measurement", "generate_population", "load_population", "feature_matrix",
     "score_splits", "score_holdouts", "rf_importances", "subsample_trajectory",
