@@ -30,6 +30,18 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
         raise
 
 
+def check_file(path: str | os.PathLike, what: str, error: type[Exception] = DatasetError,
+               noun: str = "file") -> Path:
+    """``path`` as a :class:`Path` if it is an existing regular file, else ``error`` naming it
+    (``what``: what it should be, e.g. "a config is a TOML file")."""
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{path}: no such {noun}")
+    if not path.is_file():
+        raise error(f"{path}: not a file ({what})")
+    return path
+
+
 def read_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` archive, read defensively: nothing is unpickled, each
     member's declared shape is checked against its stored size and the memory available
@@ -38,11 +50,7 @@ def read_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarra
     file — never a traceback. Returned arrays are read-only."""
     from ._checks import available_memory
 
-    path = Path(path)
-    if not path.exists():
-        raise DatasetError(f"{path}: no such file")
-    if not path.is_file():
-        raise DatasetError(f"{path}: not a file (a {what} is an .npz file)")
+    path = check_file(path, f"a {what} is an .npz file")
     try:
         with path.open("rb") as fh:
             head = fh.read(6)

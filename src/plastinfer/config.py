@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ._checks import as_float, as_int
+from ._io import check_file
 from .errors import ConfigError
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -45,11 +46,7 @@ DATA_DEFAULTS = {"n_trajectories": 60, "n_steps": 50, "input_std": math.sqrt(0.1
 
 def load_config(path: str | Path) -> dict[str, Any]:
     """Read a TOML config and check its tables; errors name the file and the problem."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: no such config file")
-    if not path.is_file():
-        raise ConfigError(f"{path}: not a file (a config is a TOML file)")
+    path = check_file(path, "a config is a TOML file", ConfigError, "config file")
     try:
         text = path.read_bytes()
     except OSError as err:

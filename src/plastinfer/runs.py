@@ -331,8 +331,8 @@ def simulate_from_config(cfg: dict, output: Path, *, force: bool = False, source
     rule = rule_from_spec(cfg["rule"])
     ds = data_settings(cfg)
     k = ds["samples_per_step"] or 1
-    sizes = [getattr(circuit, a, 1) for a in ("n_in", "n_out")]
-    need = 4 * ds["n_trajectories"] * (ds["n_steps"] * k * sum(sizes) + sizes[0] * sizes[1])
+    n_in, n_out = _layer_sizes(circuit)
+    need = 4 * ds["n_trajectories"] * (ds["n_steps"] * k * (n_in + n_out) + n_in * n_out)
     check_memory(need, f"{source}: simulating {ds['n_trajectories']} trajectories × {ds['n_steps']} steps")
     t0 = time.perf_counter()
     data = simulate(
@@ -351,6 +351,11 @@ def simulate_from_config(cfg: dict, output: Path, *, force: bool = False, source
         f"simulated {data.n_trajectories} trajectories × {data.n_steps} steps, {data.n_units}/{data.n_out} units "
         f"recorded, rule {rule.equation()} ({time.perf_counter() - t0:.1f} s) → {output}"
     )
+
+
+def _layer_sizes(circuit) -> tuple[int, int]:
+    """``(n_in, n_out)`` of a circuit, 1 where it has no such size (for memory estimates)."""
+    return getattr(circuit, "n_in", 1), getattr(circuit, "n_out", 1)
 
 
 def _is_dataset_file(path: Path) -> bool:
@@ -429,9 +434,9 @@ def run_fit(cfg: dict, data_path: Path, out: Path, *, force=False, resume=False,
             raise PlastinferInputError(f"fit: n_test = {n_test} leaves no training trajectories of "
                                        f"{data.n_trajectories}")
         train, test = data.split(n_test) if n_test > 0 else (data, None)
-        sizes = [getattr(circuit, a, 1) for a in ("n_in", "n_out")]
-        check_memory(4 * data.n_trajectories * sizes[0] * sizes[1], f"fit: holding the weights of {data.n_trajectories} "
-                     f"trajectories of a {sizes[0]} → {sizes[1]} circuit")
+        n_in, n_out = _layer_sizes(circuit)
+        check_memory(4 * data.n_trajectories * n_in * n_out, f"fit: holding the weights of {data.n_trajectories} "
+                     f"trajectories of a {n_in} → {n_out} circuit")
     full_cfg = {**cfg, "circuit": circuit.config(), "model": model_spec,
                 "fit": {**dataclasses.asdict(fit_cfg), "n_test": n_test},
                 "run": {"data_file": str(data_path), "resumed": bool(resume)}}

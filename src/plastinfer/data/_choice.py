@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import check_file
 from ..errors import DatasetError
 
 READOUTS = ("accept", "two_alternative")
@@ -236,11 +237,7 @@ def load_choice_csv(path: str | Path, readout: str = "accept") -> ChoiceDataset:
     ``choice`` 1/0 (accept/reject) or the chosen odor 0/1, ``reward`` 0/1. Rows are
     ordered by ``trial`` within each subject.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DatasetError(f"{path}: no such file")
-    if not path.is_file():
-        raise DatasetError(f"{path}: not a file")
+    path = check_file(path, "a choice table is a CSV file")
     if readout not in READOUTS:
         raise DatasetError(f"readout must be one of {list(READOUTS)}, got {readout!r}")
     text = _read_text(path)

@@ -27,6 +27,14 @@ FAMILIES = ("taylor", "mlp", "semi_global_mlp", "global_mlp", "spike_trace", "su
 MAX_MLP_WIDTH = 100_000
 
 
+def _variables(spec: Mapping[str, Any]) -> tuple:
+    """The spec's ``variables`` (default ``x, y, w``): a list of names, not a string."""
+    variables = spec.get("variables", ("x", "y", "w"))
+    if isinstance(variables, str) or not isinstance(variables, (list, tuple)):
+        raise ConfigError(f"rule: variables must be a list of names, got {variables!r}")
+    return tuple(variables)
+
+
 def _mlp_shape(spec: Mapping[str, Any], depth: int) -> tuple[int, int, str, float]:
     """``(width, depth, activation, out_scale)`` of an MLP rule's spec, checked."""
     width = as_int(spec.get("width", 10), "width", "rule", minimum=1)
@@ -79,10 +87,7 @@ def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> Abs
             unknown = set(spec) - _TAYLOR_KEYS
             if unknown:
                 raise ConfigError(f"rule: unknown key(s) {sorted(unknown)} for family 'taylor'")
-            variables = spec.get("variables", ("x", "y", "w"))
-            if isinstance(variables, str) or not isinstance(variables, (list, tuple)):
-                raise ConfigError(f"rule: variables must be a list of names, got {variables!r}")
-            variables = tuple(variables)
+            variables = _variables(spec)
             order = as_int(spec.get("order", 2), "order", "rule", minimum=0)
             active = spec.get("active")
             if active is not None and (isinstance(active, str) or not isinstance(active, (list, tuple))):
@@ -97,10 +102,7 @@ def rule_from_spec(spec: Mapping[str, Any], key: jax.Array | None = None) -> Abs
                 raise ConfigError(f"rule: unknown key(s) {sorted(unknown)} for family 'mlp'")
             if key is None:
                 raise ConfigError("rule: an MLP rule needs a random key to initialise")
-            variables = spec.get("variables", ("x", "y", "w"))
-            if isinstance(variables, str) or not isinstance(variables, (list, tuple)):
-                raise ConfigError(f"rule: variables must be a list of names, got {variables!r}")
-            return MLPRule(key, tuple(variables), *_mlp_shape(spec, 1))
+            return MLPRule(key, _variables(spec), *_mlp_shape(spec, 1))
         if family == "spike_trace":
             unknown = set(spec) - _SPIKE_KEYS
             if unknown:
