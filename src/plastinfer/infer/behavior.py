@@ -105,7 +105,13 @@ class ChoiceProblem(AbstractProblem):
     rule per subject (a grouped problem: parameters carry a leading subject axis, the loss
     is ``(S,)``); otherwise one rule for all subjects, batched over subjects.
     :meth:`log_likelihood` is the Bernoulli log-likelihood of every step ``(S, T)``, 0 where
-    ``mask`` is False.
+    ``mask`` is False. It is a fixed function of the parameters: it conditions on each
+    subject's odor patterns (drawn once, stored in ``data.inputs``) and on initial weights
+    ``w0`` ``(S, n_hidden, n_in)`` — the stored ones when given, else one draw per subject
+    from the fixed key 0 (:meth:`initial_weights`). Training updates (:meth:`loss`) still
+    resample initial weights, as in the paper. With the default ``init_std = 0.01`` the
+    initial weights move the first choices' log-odds by about 0.1; the posterior is
+    conditional on them, not marginalised over them.
     """
 
     circuit: Any
@@ -115,10 +121,32 @@ class ChoiceProblem(AbstractProblem):
     l1: float = eqx.field(static=True, default=0.0)
     per_subject: bool = eqx.field(static=True, default=False)
     start: object = None
+    w0: Array | None = None
 
     @property
     def n_items(self) -> int:
         return 0 if self.per_subject else self.data.n
+
+    def initial_weights(self) -> Array:
+        """The initial weights the likelihood conditions on, ``(S, n_hidden, n_in)``."""
+        if self.w0 is not None:
+            return self.w0
+        keys = jax.random.split(jax.random.PRNGKey(0), self.data.n)
+        return jax.vmap(lambda k: self.circuit.weights(self.circuit.init(k)))(keys)
+
+    def subject(self, i: int) -> "ChoiceProblem":
+        """Subject ``i`` alone, as a one-rule problem (its own data, validation and initial
+        weights; a grouped problem's start sliced): what per-subject posteriors use."""
+        if not 0 <= i < self.data.n:
+            raise ConfigError(f"subject index {i} out of range for {self.data.n} subjects")
+        take = lambda a: a[i:i + 1]  # noqa: E731
+        sl = lambda c: None if c is None else jax.tree_util.tree_map(take, c)  # noqa: E731
+        start = self.start
+        if self.per_subject and start is not None:
+            start = jax.tree_util.tree_map(lambda a: a[i], start)
+        return ChoiceProblem(self.circuit, self.rule_static, sl(self.data),
+                             sl(self.validation) if self.per_subject else self.validation, self.l1, False, start,
+                             self.initial_weights()[i:i + 1])
 
     @property
     def n_groups(self) -> int:
@@ -176,13 +204,13 @@ class ChoiceProblem(AbstractProblem):
 
     def log_likelihood(self, params) -> Array:
         d = self.data
-        keys = jax.random.split(jax.random.PRNGKey(0), d.n)
 
-        def one(p, k, i, c, m):
-            return -self._step_bce(self.rule(p), k, i, c, m)
+        def one(p, w0, i, c, m):
+            logit, _ = self.circuit.observe(self.rule(p), self.circuit.state_from_weights(w0), i)
+            return jnp.where(m, -optax.sigmoid_binary_cross_entropy(logit, c), 0.0)
 
         axes = 0 if self.per_subject else None
-        return jax.vmap(one, in_axes=(axes, 0, 0, 0, 0))(params, keys, d.inputs, d.choices, d.mask)
+        return jax.vmap(one, in_axes=(axes, 0, 0, 0, 0))(params, self.initial_weights(), d.inputs, d.choices, d.mask)
 
     def coefficients(self, params):
         if self.per_subject:
@@ -275,6 +303,8 @@ def fit_choices(
     fitted = problem.rule(res.params)
     result = result_from_engine(res, fitted, per_step="epoch", names=coefficient_names(rule))
     result.extras["inputs_seed"] = cfg.seed
+    result.extras["problem"] = problem
+    result.extras["params"] = res.params
     if cfg.per_subject:
         rules = unstack_rules(fitted, data.n_subjects)
         result.extras["rules"] = rules

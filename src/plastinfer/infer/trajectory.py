@@ -395,4 +395,6 @@ def fit_trajectory(
         result.metrics.update({f"test_{k}": v for k, v in evaluate(fitted, circuit, test, truth=truth_rule(test)).items()})
     if cfg.init_weights == "latent":
         result.extras["latent_init"] = np.asarray(res.params["w0"])
+    result.extras["problem"] = problem
+    result.extras["params"] = res.params
     return result

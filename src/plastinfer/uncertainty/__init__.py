@@ -1,11 +1,23 @@
-"""How much to believe a fitted rule: posterior approximations and identifiability.
+"""How much to believe a fitted rule: posteriors, identifiability and model comparison.
 
+- :func:`posterior` — one entry point: ``posterior(fit_result, method="laplace" | "nuts")``
+  (a per-subject fit gives one posterior per subject);
 - :func:`laplace` → :class:`Laplace`: the Gaussian approximation at a fit's mode from the
   exact Hessian of the problem's per-observation log-likelihood; marginal intervals, sign
   probabilities, AIC/BIC and the identifiability report (which coefficient combinations the
-  data determine).
+  data determine);
+- :func:`nuts` → :class:`Posterior`: NUTS samples (BlackJAX), preconditioned by the Laplace
+  fit; summaries with R-hat and ESS, WAIC and PSIS-LOO (ArviZ);
+- :func:`hierarchical`: partial pooling across subjects (population mean and spread of every
+  coefficient, per-subject coefficients), NUTS; :func:`population_summary`;
+- :func:`make_target` → :class:`PosteriorTarget`: the posterior as a Problem over a flat,
+  named coefficient vector (priors: Gaussian, Laplace, flat) — what every method works on.
 """
 
 from ._laplace import Laplace, laplace
+from ._hierarchical import hierarchical, population_summary
+from ._posterior import Posterior, nuts, posterior
+from ._target import PosteriorTarget, find_mode, make_target
 
-__all__ = ["Laplace", "laplace"]
+__all__ = ["Laplace", "laplace", "Posterior", "nuts", "posterior", "hierarchical", "population_summary",
+           "PosteriorTarget", "make_target", "find_mode"]

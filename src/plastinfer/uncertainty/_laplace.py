@@ -21,7 +21,6 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 from jaxtyping import PyTree
 
 from ..errors import ConfigError
@@ -132,30 +131,38 @@ class Laplace:
 
 
 def laplace(problem, params: PyTree, *, names: list[str] | None = None, prior_sd: float | None = None,
+            prior: str | None = None, prior_scale: float | None = None, over: str = "rule", refine: int = 0,
             rtol: float = 1e-5) -> Laplace:
     """The Laplace approximation of ``problem``'s posterior at ``params`` (a fit's best
-    parameters — the mode, when the fit converged). ``problem.log_likelihood(params)`` gives
-    the per-observation log-likelihood; ``prior_sd``: an isotropic Gaussian prior on every
-    parameter (``None``: flat). ``names`` label the flattened parameters (default
-    ``θ0, θ1, …``). Grouped problems are not supported here (fit one group at a time)."""
-    if getattr(problem, "n_groups", 0):
-        raise ConfigError("laplace: grouped problems (one rule per subject) are approximated one subject at a time")
-    flat, unravel = ravel_pytree(params)
-    if names is None:
-        names = [f"θ{i}" for i in range(flat.size)]
-    if len(names) != flat.size:
-        raise ConfigError(f"laplace: {len(names)} names for {flat.size} parameters")
+    parameters — the mode, when the fit converged; ``refine`` > 0 first runs that many L-BFGS
+    iterations towards the mode of the posterior, never ending worse than ``params``).
 
-    def neg_log_post(v):
-        u = -jnp.sum(problem.log_likelihood(unravel(v)))
-        return u if prior_sd is None else u + 0.5 * jnp.sum((v / prior_sd) ** 2)
+    ``problem.log_likelihood(params)`` gives the per-observation log-likelihood. The prior:
+    ``prior_sd`` (an isotropic Gaussian, the short form) or ``prior`` (``"gaussian"``,
+    ``"laplace"``, ``"flat"``) with ``prior_scale``; none: flat. ``over``: the free
+    coefficients (``"rule"``: the rule's active terms, other parameters such as latent initial
+    weights held at the fit; ``"all"``). ``names`` label the free coefficients (default: the
+    rule's term names, else ``θ0, θ1, …``). Grouped problems are approximated one subject at a
+    time (``problem.subject(i)``)."""
+    from ._target import find_mode, hessian, make_target
 
-    h = np.asarray(jax.hessian(neg_log_post)(flat), np.float64)
-    if not np.all(np.isfinite(h)):
-        raise FloatingPointError("laplace: the curvature is not finite at these parameters")
-    h = 0.5 * (h + h.T)
+    if prior_sd is not None:
+        if prior not in (None, "gaussian"):
+            raise ConfigError("laplace: give either prior_sd (a Gaussian prior) or prior/prior_scale")
+        prior, prior_scale = "gaussian", prior_sd
+    target = make_target(problem, params, over=over, prior=prior or "flat", prior_scale=prior_scale)
+    return laplace_of_target(target, find_mode(target, refine) if refine else target.x0, names=names, rtol=rtol)
+
+
+def laplace_of_target(target, x, *, names: list[str] | None = None, rtol: float = 1e-5) -> Laplace:
+    """:func:`laplace` of a :class:`~plastinfer.uncertainty.PosteriorTarget` at ``x``."""
+    from ._target import hessian
+
+    names = list(target.names) if names is None else list(names)
+    if len(names) != target.k:
+        raise ConfigError(f"laplace: {len(names)} names for {target.k} free parameters")
+    h = hessian(target, x)
     lam, vec = np.linalg.eigh(h)
     determined = lam > rtol * max(float(lam[-1]), 0.0)
-    ll = problem.log_likelihood(params)
-    return Laplace(list(names), np.asarray(flat, np.float64), h, lam, vec, determined,
-                   float(jnp.sum(ll)), int(np.size(ll)))
+    ll = target.log_likelihood(x)
+    return Laplace(names, np.asarray(x, np.float64), h, lam, vec, determined, float(jnp.sum(ll)), int(np.size(ll)))
