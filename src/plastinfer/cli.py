@@ -39,6 +39,24 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", action="store_true", help="continue the run in the output folder")
     f.add_argument("--epochs", type=int, help="override [fit] epochs (with --resume: the new total)")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
+    f.add_argument("--uncertainty", choices=["laplace", "nuts"],
+                   help="also take the fit's posterior (laplace: seconds; nuts: minutes) into RUN/posterior/")
+
+    q = sub.add_parser("posterior", help="how much to believe a fitted rule: posterior of a fit's run folder")
+    q.add_argument("run", type=Path, help="run folder written by 'plastinfer fit'")
+    q.add_argument("--method", choices=["laplace", "nuts"], default="laplace",
+                   help="laplace (Gaussian at the mode; default) or nuts (MCMC samples)")
+    q.add_argument("--data", type=Path, help="the data file, when it moved since the fit")
+    q.add_argument("-o", "--output", type=Path, help="folder to write (default RUN/posterior-METHOD)")
+    q.add_argument("--force", action="store_true", help="replace an earlier posterior folder")
+    q.add_argument("--prior", choices=["gaussian", "laplace", "flat"],
+                   help="prior on every coefficient (default: flat for laplace, gaussian for nuts)")
+    q.add_argument("--prior-scale", type=float, help="the prior's scale (default 10 for nuts)")
+    q.add_argument("--chains", type=int, help="nuts: chains (default 4)")
+    q.add_argument("--draws", type=int, help="nuts: draws per chain (default 1000)")
+    q.add_argument("--warmup", type=int, help="nuts: adaptation steps per chain (default 300)")
+    q.add_argument("--seed", type=int, default=0, help="nuts: random seed")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
 
     d = sub.add_parser("demo", help="simulate Oja data, fit a Taylor rule to it, print the equation")
     d.add_argument("-o", "--output", type=Path, default=Path("plastinfer-demo"), help="run folder (default ./plastinfer-demo)")
@@ -75,8 +93,47 @@ def _cmd_fit(args) -> int:
 
     cfg = load_config(args.config)
     result, figures = run_fit(cfg, args.data, args.output, force=args.force, resume=args.resume,
-                              epochs=args.epochs, progress=not args.quiet, inputs=(args.config,))
+                              epochs=args.epochs, progress=not args.quiet, inputs=(args.config,),
+                              uncertainty=args.uncertainty)
     print_fit(result, figures, args.output)
+    if args.uncertainty:
+        from .runs import print_posterior
+
+        print_posterior(result.extras["posterior"], args.output / "posterior")
+    return 0
+
+
+def _cmd_posterior(args) -> int:
+    import math
+
+    from .runs import print_posterior, run_posterior
+
+    options = {}
+    for name in ("chains", "draws", "warmup"):
+        v = getattr(args, name)
+        if v is not None:
+            if args.method != "nuts":
+                raise PlastinferInputError(f"--{name} is a NUTS option; add --method nuts")
+            if v < (1 if name == "chains" else 10):
+                raise PlastinferInputError(f"--{name} must be at least {1 if name == 'chains' else 10}, not {v}")
+            options[name] = v
+    if args.prior is not None:
+        options["prior"] = args.prior
+    if args.prior_scale is not None:
+        if not (math.isfinite(args.prior_scale) and args.prior_scale > 0):
+            raise PlastinferInputError(f"--prior-scale must be a finite number > 0, not {args.prior_scale}")
+        options["prior_scale"] = args.prior_scale
+        if args.prior is None and args.method == "laplace":
+            options["prior"] = "gaussian"
+    if args.prior in ("gaussian", "laplace") and args.method == "laplace" and args.prior_scale is None:
+        raise PlastinferInputError(f"--prior {args.prior} needs --prior-scale")
+    if args.method == "nuts":
+        import jax
+
+        options["key"] = jax.random.PRNGKey(args.seed)
+    post, out, figures = run_posterior(args.run, method=args.method, out=args.output, force=args.force,
+                                       data_path=args.data, progress=not args.quiet, **options)
+    print_posterior(post, out)
     return 0
 
 
@@ -129,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as stop:  # usage errors (already printed) and --help
         return int(stop.code or 0)
-    handlers = {"simulate": _cmd_simulate, "fit": _cmd_fit, "demo": _cmd_demo, "reproduce": _cmd_reproduce}
+    handlers = {"simulate": _cmd_simulate, "fit": _cmd_fit, "demo": _cmd_demo, "reproduce": _cmd_reproduce,
+                "posterior": _cmd_posterior}
     try:
         return handlers[args.command](args)
     except (PlastinferInputError, FileExistsError) as err:

@@ -50,17 +50,35 @@ def _files(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir())
 
 
-def _foreign_files(folder: Path) -> list[str]:
-    """Files in ``folder`` that its manifest does not list (all of them when there is none)."""
-    listed: set[str] = set()
+def _listed(folder: Path) -> set[str]:
+    """What ``folder``'s manifest lists (empty when there is none or it is unreadable)."""
     manifest = folder / MANIFEST
-    if manifest.is_file():
-        try:
-            listed = set(json.loads(manifest.read_text()).get("files", []))
-        except (ValueError, AttributeError, OSError, UnicodeDecodeError):
-            listed = set()
-        listed.add(MANIFEST)
-    return [f for f in _files(folder) if f not in listed]
+    if not manifest.is_file():
+        return set()
+    try:
+        files = json.loads(manifest.read_text()).get("files", [])
+        return {*(f for f in files if isinstance(f, str)), MANIFEST}
+    except (ValueError, AttributeError, OSError, UnicodeDecodeError):
+        return set()
+
+
+def _foreign_files(folder: Path) -> list[str]:
+    """Files in ``folder`` that its manifest does not list (all of them when there is none). A
+    file inside a nested run folder (e.g. ``RUN/posterior-nuts`` written by ``plastinfer
+    posterior``) counts as listed when that folder's own manifest lists it."""
+    listed = _listed(folder)
+    out = []
+    for f in _files(folder):
+        if f in listed:
+            continue
+        path, owned = folder / f, False
+        for sub in list(path.parents)[:len(Path(f).parts) - 1]:  # nested folders between folder and the file
+            if f"{path.relative_to(sub)}" in _listed(sub):
+                owned = True
+                break
+        if not owned:
+            out.append(f)
+    return out
 
 
 def _check_writable(path: Path) -> Path:
@@ -289,6 +307,9 @@ def write_run(run_dir: Path, result: FitResult, config: dict, *, figures: bool =
             save_rule(run_dir / "rules" / f"{i:03d}.npz", rule)
     else:
         save_rule(run_dir / "rule.npz", result.rule)
+    if "latent_init" in result.extras:  # fitted initial weights: what `plastinfer posterior` conditions on
+        w0 = np.asarray(result.extras["latent_init"])
+        atomic_write(run_dir / "latent_init.npz", lambda fh: np.savez(fh, w0=w0))
     result.run_dir = run_dir
     return figs.fit_figures(result, run_dir) if figures else []
 
@@ -384,22 +405,13 @@ def _load_choices(path: Path, readout: str):
                                "per-fly folders")
 
 
-def run_fit(cfg: dict, data_path: Path, out: Path, *, force=False, resume=False, epochs=None, progress=True,
-            inputs: tuple = ()):
-    """Shared by ``fit`` and ``demo``: check the output folder, load and check the data, fit,
-    write the run folder (staged: see :class:`RunFolder`; ``inputs``: further input files,
-    e.g. the config, that must not lie inside a folder being replaced).
-
-    The ``[circuit]`` kind picks the fit: activity trajectories (``plastic_layer``,
-    ``lateral_network``: a ``.npz`` data set; ``[model]`` may be a tuple of rules) or choices
-    (``choice``: a choice table, ``.mat`` file or folder of flies; ``n_test`` subjects held out).
-    The checkpoint is kept up to date during the fit, so ``resume`` continues a killed run."""
+def _fit_inputs(cfg: dict, data_path: Path, epochs: int | None = None):
+    """What a fit config and data file define: ``(circuit, kind, fit config, n_test, model
+    spec, train, test)``, split as ``fit`` splits them (checked; one-line errors)."""
     from .circuits import circuit_from_spec
     from .config import fit_settings
     from .data import Dataset
-    from .infer import evaluate_choices, fit_choices, fit_trajectory
 
-    folder = RunFolder(out, force=force, resume=resume, inputs=(data_path, *inputs))
     if not Path(data_path).exists():
         raise PlastinferInputError(f"{data_path}: no such file or folder")
     circuit_spec = cfg.get("circuit")
@@ -421,7 +433,6 @@ def run_fit(cfg: dict, data_path: Path, out: Path, *, force=False, resume=False,
     if epochs is not None:
         fit_cfg = dataclasses.replace(fit_cfg, epochs=int(epochs))
     model_spec = cfg.get("model", {"family": "taylor"})
-    rule0 = rule_from_spec(model_spec, key=jax.random.PRNGKey(fit_cfg.seed + 1))
     if kind == "choice":
         choices = _load_choices(data_path, circuit.readout)
         if n_test >= choices.n_subjects:
@@ -437,6 +448,30 @@ def run_fit(cfg: dict, data_path: Path, out: Path, *, force=False, resume=False,
         n_in, n_out = _layer_sizes(circuit)
         check_memory(4 * data.n_trajectories * n_in * n_out, f"fit: holding the weights of {data.n_trajectories} "
                      f"trajectories of a {n_in} → {n_out} circuit")
+    return circuit, kind, fit_cfg, n_test, model_spec, train, test
+
+
+def run_fit(cfg: dict, data_path: Path, out: Path, *, force=False, resume=False, epochs=None, progress=True,
+            inputs: tuple = (), uncertainty: str | None = None):
+    """Shared by ``fit`` and ``demo``: check the output folder, load and check the data, fit,
+    write the run folder (staged: see :class:`RunFolder`; ``inputs``: further input files,
+    e.g. the config, that must not lie inside a folder being replaced).
+
+    The ``[circuit]`` kind picks the fit: activity trajectories (``plastic_layer``,
+    ``lateral_network``: a ``.npz`` data set; ``[model]`` may be a tuple of rules) or choices
+    (``choice``: a choice table, ``.mat`` file or folder of flies; ``n_test`` subjects held out).
+    The checkpoint is kept up to date during the fit, so ``resume`` continues a killed run.
+    ``uncertainty`` (``"laplace"`` or ``"nuts"``): also take the fit's posterior and write it to
+    ``posterior/`` (see :func:`write_posterior`)."""
+    from .infer import evaluate_choices, fit_choices, fit_trajectory
+    from .uncertainty._posterior import METHODS
+
+    if uncertainty is not None and uncertainty not in METHODS:
+        raise PlastinferInputError(f"--uncertainty must be one of {list(METHODS)}, got {uncertainty!r}")
+
+    folder = RunFolder(out, force=force, resume=resume, inputs=(data_path, *inputs))
+    circuit, kind, fit_cfg, n_test, model_spec, train, test = _fit_inputs(cfg, data_path, epochs)
+    rule0 = rule_from_spec(model_spec, key=jax.random.PRNGKey(fit_cfg.seed + 1))
     full_cfg = {**cfg, "circuit": circuit.config(), "model": model_spec,
                 "fit": {**dataclasses.asdict(fit_cfg), "n_test": n_test},
                 "run": {"data_file": str(data_path), "resumed": bool(resume)}}
@@ -451,8 +486,164 @@ def run_fit(cfg: dict, data_path: Path, out: Path, *, force=False, resume=False,
             result = fit_trajectory(rule0, circuit, train, config=fit_cfg, test=test, progress=progress,
                                     checkpoint=stage / CHECKPOINT, resume=resume)
         figures = write_run(stage, result, full_cfg)
+        if uncertainty is not None:
+            post = take_posterior(result.extras["problem"], result.extras["params"], uncertainty, progress=progress)
+            figures += write_posterior(stage / "posterior", post)
+            result.extras["posterior"] = post
     result.run_dir = folder.path
     return result, [folder.final(f) for f in figures]
+
+
+def take_posterior(problem, params, method: str, *, progress: bool = True, **options):
+    """The posterior of a fitted problem with the CLI's defaults: Laplace with 50 L-BFGS
+    iterations towards the mode; NUTS 4 chains × 1,000 draws after 300 warmup steps, Gaussian
+    prior sd 10 (``options`` override)."""
+    from .uncertainty import posterior
+
+    if method == "laplace":
+        options = {"refine": 50, **options}
+    else:
+        options = {"progress": progress, **options}
+    return posterior(problem, params, method=method, **options)
+
+
+def write_posterior(folder: Path, post) -> list[Path]:
+    """Write a posterior (or one per subject): ``posterior.npz`` (``NNN/posterior.npz`` per
+    subject), ``summary.csv`` (a ``subject`` column when per subject), ``report.txt``, and the
+    figures ``corner.png`` and ``spectrum.png`` (per-subject fits: subject 0's, and
+    ``sign_probabilities.png`` of every subject). Returns the figure paths."""
+    import pandas as pd
+
+    from .uncertainty._figures import corner, sign_probabilities, spectrum
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    posts = post if isinstance(post, list) else [post]
+    tables, reports = [], []
+    for i, p in enumerate(posts):
+        if len(posts) > 1:
+            (folder / f"{i:03d}").mkdir(exist_ok=True)
+            p.save(folder / f"{i:03d}" / "posterior.npz")
+        else:
+            p.save(folder / "posterior.npz")
+        t = p.summary()
+        t.index.name = "coefficient"
+        if len(posts) > 1:
+            t.insert(0, "subject", i)
+        tables.append(t)
+        reports.append((f"subject {i}\n" if len(posts) > 1 else "") + p.report()
+                       + "".join(f"\nWARNING: {w}" for w in p.warnings() if p.method == "laplace"))
+    table = pd.concat(tables)
+    atomic_write(folder / "summary.csv", lambda fh: fh.write(table.to_csv().encode()))
+    atomic_write(folder / "report.txt", lambda fh: fh.write("\n\n".join(reports).encode() + b"\n"))
+    figures = [corner(posts[0], folder / "corner.png")]
+    lap = posts[0] if posts[0].method == "laplace" else posts[0].laplace
+    if lap is not None:
+        figures.append(spectrum(lap, folder / "spectrum.png"))
+    if len(posts) > 1:
+        figures.append(sign_probabilities(posts, folder / "sign_probabilities.png"))
+    return figures
+
+
+def print_posterior(post, folder: Path | None = None) -> None:
+    """The summary table and every warning (per subject for a list)."""
+    import pandas as pd
+
+    posts = post if isinstance(post, list) else [post]
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4g}".format):
+        for i, p in enumerate(posts):
+            if len(posts) > 1:
+                print(f"— subject {i} —")
+            print(p.summary().to_string())
+            for w in p.warnings():
+                print(f"warning: {w}")
+    if posts[0].method == "laplace" or posts[0].laplace is not None:
+        lap = posts[0] if posts[0].method == "laplace" else posts[0].laplace
+        print(lap.report() if len(posts) == 1 else f"subject 0: {lap.report()}")
+    if folder is not None:
+        print(f"posterior written to {folder} (posterior.npz, summary.csv, report.txt, figures)")
+
+
+def problem_from_run(run_dir: Path, data_path: Path | None = None):
+    """Rebuild a run's fitted problem and parameters from its folder: ``config.toml`` (circuit,
+    model, fit settings, data file), ``rule.npz`` or ``rules/``, ``latent_init.npz``. The data
+    file is the one the run names, or ``data_path``; it must be the data the fit used (checked
+    against the checkpoint's data hash when the run kept one). Returns ``(problem, params)``."""
+    from .config import load_config
+    from .infer import activity_problem, choice_problem
+    from .infer._problem import rule_params
+    from .infer.behavior import stack_rules
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise PlastinferInputError(f"{run_dir}: no such run folder")
+    if not (run_dir / "config.toml").is_file():
+        raise PlastinferInputError(f"{run_dir}: not a fit's run folder (no config.toml)")
+    cfg = load_config(run_dir / "config.toml")
+    if data_path is None:
+        named = cfg.get("run", {}).get("data_file")
+        if not isinstance(named, str):
+            raise PlastinferInputError(f"{run_dir}/config.toml names no data file; pass --data")
+        data_path = Path(named)
+        if not data_path.exists():
+            raise PlastinferInputError(f"{data_path} (the run's data file) is not there; pass --data")
+    circuit, kind, fit_cfg, _, model_spec, train, _ = _fit_inputs(cfg, Path(data_path))
+    rule0 = rule_from_spec(model_spec, key=jax.random.PRNGKey(fit_cfg.seed + 1))  # the fit's start, as in run_fit
+    if (run_dir / "rules").is_dir():
+        files = sorted((run_dir / "rules").glob("*.npz"))
+        rules = [load_rule(f) for f in files]
+        if kind != "choice" or not fit_cfg.per_subject or len(rules) != train.n_subjects:
+            raise PlastinferInputError(f"{run_dir}: {len(rules)} per-subject rules for "
+                                       f"{getattr(train, 'n_subjects', 1)} subjects in the data")
+        problem, _, _ = choice_problem(rule0, circuit, train, config=fit_cfg)
+        params = rule_params(stack_rules(rules))[0]
+    else:
+        rule = load_rule(run_dir / "rule.npz")
+        if kind == "choice":
+            problem, _, _ = choice_problem(rule0, circuit, train, config=fit_cfg)
+        else:
+            problem, params, _ = activity_problem(rule0, circuit, train, config=fit_cfg)
+        if jax.tree_util.tree_structure(rule_params(rule)[0]) != jax.tree_util.tree_structure(rule_params(rule0)[0]):
+            raise PlastinferInputError(f"{run_dir}/rule.npz is not of the family the run's [model] describes")
+        if kind == "choice":
+            params = rule_params(rule)[0]
+        else:
+            params = {**params, "rule": rule_params(rule)[0]}
+            if "w0" in params:
+                if not (run_dir / "latent_init.npz").is_file():
+                    raise PlastinferInputError(f"{run_dir}: the fit had latent initial weights but the run folder "
+                                               "has no latent_init.npz (written since this version); refit")
+                w0 = read_npz(run_dir / "latent_init.npz", "latent initial weights")["w0"]
+                if w0.shape != params["w0"].shape:
+                    raise PlastinferInputError(f"{run_dir}/latent_init.npz holds {w0.shape} weights; the data need "
+                                               f"{tuple(params['w0'].shape)}")
+                params["w0"] = jax.numpy.asarray(w0)
+    ckpt = run_dir / CHECKPOINT
+    if ckpt.is_file():
+        from .infer._engine import _data_hash
+
+        stored = read_npz(ckpt, "checkpoint").get("data_hash")
+        if stored is not None and bytes(np.asarray(stored, np.uint8)).decode() != _data_hash(problem):
+            raise PlastinferInputError(f"{data_path}: these are not the data {run_dir} was fitted to (the checkpoint's "
+                                       "data hash differs)")
+    return problem, params
+
+
+def run_posterior(run_dir: Path, *, method: str = "laplace", out: Path | None = None, force: bool = False,
+                  data_path: Path | None = None, progress: bool = True, **options):
+    """``plastinfer posterior RUN``: rebuild the fit, take its posterior, write it to
+    ``RUN/posterior-METHOD`` (or ``out``; a new folder, or ``--force`` over an earlier one)."""
+    from .uncertainty._posterior import METHODS
+
+    if method not in METHODS:
+        raise PlastinferInputError(f"--method must be one of {list(METHODS)}, got {method!r}")
+    out = Path(out) if out is not None else Path(run_dir) / f"posterior-{method}"
+    folder = RunFolder(out, force=force, inputs=(data_path,) if data_path is not None else ())
+    problem, params = problem_from_run(run_dir, data_path)
+    with folder as stage:
+        post = take_posterior(problem, params, method, progress=progress, **options)
+        figures = write_posterior(stage, post)
+    return post, folder.path, [folder.final(f) for f in figures]
 
 
 def print_fit(result, figures, out: Path) -> None:

@@ -17,17 +17,18 @@ from ._problem import DIVERGED, AbstractProblem, coefficient_names, coefficient_
 from ._result import FitResult
 from ._strategies import LBFGS, AbstractStrategy, Adversarial, Discriminator, Evolution, Gradient, lazy_rows
 from .adversarial import ActivityGenerator, AdversarialConfig, AdversarialProblem, adversarial_fit, wasserstein_per_time
-from .behavior import (ChoiceFitConfig, ChoiceProblem, Choices, evaluate_choices, fit_choices, stack_rules,
-                       unstack_rules)
+from .behavior import (ChoiceFitConfig, ChoiceProblem, Choices, choice_problem, evaluate_choices, fit_choices,
+                       stack_rules, unstack_rules)
 from .meta import FunctionProblem, MetaConfig, evaluate_meta, meta_fit
-from .trajectory import (ActivityProblem, TrajectoryFitConfig, Trajectories, evaluate, fit_trajectory, truth_rule,
-                         weight_error_over_time)
+from .trajectory import (ActivityProblem, TrajectoryFitConfig, Trajectories, activity_problem, evaluate, fit_trajectory,
+                         truth_rule, weight_error_over_time)
 
 __all__ = ["fit", "EngineResult", "FitInterrupted", "FitResult", "DIVERGED", "AbstractProblem", "AbstractStrategy",
            "coefficient_names", "coefficient_vector", "rule_equation",
            "Gradient", "LBFGS", "Evolution", "Adversarial", "Discriminator", "lazy_rows",
            "ActivityProblem", "Trajectories", "ChoiceProblem", "Choices", "FunctionProblem", "AdversarialProblem",
            "TrajectoryFitConfig", "fit_trajectory", "evaluate", "truth_rule", "weight_error_over_time",
-           "ChoiceFitConfig", "fit_choices", "evaluate_choices", "stack_rules", "unstack_rules",
+           "ChoiceFitConfig", "fit_choices", "choice_problem", "activity_problem", "evaluate_choices", "stack_rules",
+           "unstack_rules",
            "MetaConfig", "meta_fit", "evaluate_meta",
            "ActivityGenerator", "AdversarialConfig", "adversarial_fit", "wasserstein_per_time"]

@@ -240,6 +240,36 @@ def unstack_rules(rule: AbstractRule, n: int) -> list[AbstractRule]:
     return [eqx.combine(jax.tree_util.tree_map(lambda a: a[i], params), static) for i in range(n)]
 
 
+def choice_problem(rule: AbstractRule | list[AbstractRule], circuit, data: ChoiceDataset, *,
+                   config: ChoiceFitConfig = ChoiceFitConfig(), validation: ChoiceDataset | None = None):
+    """The :class:`ChoiceProblem` :func:`fit_choices` fits, its starting parameters and the key
+    the fit continues with: ``(problem, params0, key)``. Odor patterns are drawn from
+    ``config.seed`` exactly as in the fit, so a problem rebuilt from a run's config and data
+    is the one that was fitted (what ``plastinfer posterior RUN`` relies on)."""
+    _check(circuit, data)
+    cfg = config
+    if isinstance(rule, (list, tuple)):
+        if not cfg.per_subject or len(rule) != data.n_subjects:
+            raise ConfigError(f"fit: a list of {len(rule)} starting rules needs per_subject=True and one rule per "
+                              f"subject ({data.n_subjects})")
+        start = stack_rules(list(rule))
+    else:
+        start = stack_rules([rule] * data.n_subjects) if cfg.per_subject else rule
+    params0, static = rule_params(start)
+    check_finite_params(params0, "fit")
+    key = jax.random.PRNGKey(cfg.seed)
+    key, k_in = jax.random.split(key)
+    arrays = Choices.from_dataset(circuit, data, k_in)
+    val = None
+    if validation is not None:
+        _check(circuit, validation)
+        if cfg.per_subject and validation.n_subjects != data.n_subjects:
+            raise DatasetError(f"fit: per-subject validation needs the same {data.n_subjects} subjects, got "
+                               f"{validation.n_subjects}")
+        val = Choices.from_dataset(circuit, validation, jax.random.fold_in(k_in, 1))
+    return ChoiceProblem(circuit, static, arrays, val, cfg.l1, cfg.per_subject, start=params0), params0, key
+
+
 def fit_choices(
     rule: AbstractRule | list[AbstractRule],
     circuit,
@@ -271,29 +301,9 @@ def fit_choices(
     fit; initial weights are resampled at every update. Diverging updates are rejected and
     counted in ``history["diverged"]``.
     """
-    _check(circuit, data)
     cfg = config
-    if isinstance(rule, (list, tuple)):
-        if not cfg.per_subject or len(rule) != data.n_subjects:
-            raise ConfigError(f"fit: a list of {len(rule)} starting rules needs per_subject=True and one rule per "
-                              f"subject ({data.n_subjects})")
-        start = stack_rules(list(rule))
-        rule = rule[0]
-    else:
-        start = stack_rules([rule] * data.n_subjects) if cfg.per_subject else rule
-    params0, static = rule_params(start)
-    check_finite_params(params0, "fit")
-    key = jax.random.PRNGKey(cfg.seed)
-    key, k_in = jax.random.split(key)
-    arrays = Choices.from_dataset(circuit, data, k_in)
-    val = None
-    if validation is not None:
-        _check(circuit, validation)
-        if cfg.per_subject and validation.n_subjects != data.n_subjects:
-            raise DatasetError(f"fit: per-subject validation needs the same {data.n_subjects} subjects, got "
-                               f"{validation.n_subjects}")
-        val = Choices.from_dataset(circuit, validation, jax.random.fold_in(k_in, 1))
-    problem = ChoiceProblem(circuit, static, arrays, val, cfg.l1, cfg.per_subject, start=params0)
+    problem, params0, key = choice_problem(rule, circuit, data, config=cfg, validation=validation)
+    rule = rule[0] if isinstance(rule, (list, tuple)) else rule
     strategy = Gradient(cfg.optimizer, cfg.learning_rate, cfg.clip, batch_size=None if cfg.per_subject else 1)
     callbacks = [] if callback is None else [
         lambda info: callback(info["step"], {"loss": info["loss"], "best_loss": float(np.mean(info.get("best_loss", np.nan)))})]

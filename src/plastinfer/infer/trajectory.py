@@ -322,6 +322,30 @@ def weight_error_over_time(rule, truth, circuit, state, inputs) -> jax.Array:
     return jnp.mean((w_m - w_t) ** 2, axis=tuple(range(1, w_m.ndim)))
 
 
+def activity_problem(rule: AbstractRule, circuit: AbstractCircuit, train: Dataset, *,
+                     config: TrajectoryFitConfig = TrajectoryFitConfig(), validation: Dataset | None = None,
+                     noise_std: float | None = None):
+    """The :class:`ActivityProblem` :func:`fit_trajectory` fits, its starting parameters (latent
+    initial weights drawn as in the fit) and the key the fit continues with:
+    ``(problem, params0, key)``. ``noise_std``: the observation noise the likelihood assumes
+    (``None``: its maximum-likelihood value)."""
+    _check_compatible(circuit, train, "fit")
+    if validation is not None:
+        _check_compatible(circuit, validation, "fit (validation set)")
+    cfg = config
+    if cfg.init_weights == "true" and train.init_weights is None:
+        raise DatasetError("fit: init_weights='true' needs a data set with ground-truth 'init_weights'")
+    params_rule, static = rule_params(rule)
+    check_finite_params(params_rule, "fit")
+    data = Trajectories.from_dataset(circuit, train)
+    val = Trajectories.from_dataset(circuit, validation) if validation is not None else None
+    problem = ActivityProblem(circuit, static, data, val, cfg.init_weights, cfg.l1, cfg.checkpoint,
+                              noise_std=noise_std, start=params_rule)
+    key = jax.random.PRNGKey(cfg.seed)
+    key, k_lat = jax.random.split(key)
+    return problem, problem.initial_params(rule, k_lat), key
+
+
 def fit_trajectory(
     rule: AbstractRule,
     circuit: AbstractCircuit,
@@ -350,22 +374,12 @@ def fit_trajectory(
     total). After training, metrics on ``test`` (held-out trajectories) come from
     :func:`evaluate`. ``callback(epoch, info)`` is called after every epoch.
     """
-    _check_compatible(circuit, train, "fit")
     if test is not None:
         _check_compatible(circuit, test, "fit (test set)")
-    if validation is not None:
-        _check_compatible(circuit, validation, "fit (validation set)")
     cfg = config
-    if cfg.init_weights == "true" and train.init_weights is None:
-        raise DatasetError("fit: init_weights='true' needs a data set with ground-truth 'init_weights'")
-    params_rule, static = rule_params(rule)
-    check_finite_params(params_rule, "fit")
-    data = Trajectories.from_dataset(circuit, train)
-    val = Trajectories.from_dataset(circuit, validation) if validation is not None else None
-    problem = ActivityProblem(circuit, static, data, val, cfg.init_weights, cfg.l1, cfg.checkpoint, start=params_rule)
-    key = jax.random.PRNGKey(cfg.seed)
-    key, k_lat = jax.random.split(key)
-    params0 = problem.initial_params(rule, k_lat)
+    problem, params0, key = activity_problem(rule, circuit, train, config=cfg, validation=validation)
+    data, static, val = problem.data, problem.rule_static, problem.validation
+    k_lat = jax.random.split(jax.random.PRNGKey(cfg.seed))[1]
 
     resuming = resume and checkpoint is not None and os.path.exists(checkpoint)
     if cfg.init_weights == "latent" and cfg.latent_warmup > 0 and not resuming:

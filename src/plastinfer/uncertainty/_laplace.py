@@ -44,6 +44,33 @@ class Laplace:
     determined: np.ndarray
     log_likelihood: float
     n_observations: int
+    method: str = "laplace"
+
+    def sample(self, n: int = 4000, seed: int = 0) -> np.ndarray:
+        """``n`` draws ``(n, d)`` from the approximation (determined directions only: a flat
+        direction has no finite spread to draw from)."""
+        v = self.eigenvectors[:, self.determined]
+        z = np.random.default_rng(seed).standard_normal((n, v.shape[1]))
+        return self.mean + (z / np.sqrt(self.eigenvalues[self.determined])) @ v.T
+
+    def warnings(self) -> list[str]:
+        """Every reason to distrust a number in :meth:`summary`."""
+        lo, hi = self.interval()
+        flat = [n for n, s in zip(self.names, self.sd) if not np.isfinite(s)]
+        spans = [n for n, a, b, s in zip(self.names, lo, hi, self.sd) if np.isfinite(s) and a < 0 < b]
+        return _grouped_warnings(flat, spans)
+
+    def save(self, path):
+        """``posterior.npz``: mode, curvature, names (no pickles)."""
+        from pathlib import Path
+
+        from .._io import atomic_write
+
+        arrays = {"mode": self.mean, "hessian": self.hessian, "names": np.asarray(self.names, dtype=str),
+                  "method": np.asarray(self.method), "sd": self.sd,
+                  "log_likelihood": np.asarray(self.log_likelihood), "n_observations": np.asarray(self.n_observations)}
+        atomic_write(Path(path), lambda fh: np.savez(fh, **arrays))
+        return Path(path)
 
     @property
     def condition_number(self) -> float:
@@ -130,6 +157,15 @@ class Laplace:
         return "\n".join(lines)
 
 
+def _grouped_warnings(flat: list[str], spans: list[str]) -> list[str]:
+    out = []
+    if flat:
+        out.append(f"on an undetermined direction (no interval): {', '.join(flat)}")
+    if spans:
+        out.append(f"sign not determined (95 % interval contains 0): {', '.join(spans)}")
+    return out
+
+
 def laplace(problem, params: PyTree, *, names: list[str] | None = None, prior_sd: float | None = None,
             prior: str | None = None, prior_scale: float | None = None, over: str = "rule", refine: int = 0,
             rtol: float = 1e-5) -> Laplace:
@@ -156,7 +192,7 @@ def laplace(problem, params: PyTree, *, names: list[str] | None = None, prior_sd
 
 def laplace_of_target(target, x, *, names: list[str] | None = None, rtol: float = 1e-5) -> Laplace:
     """:func:`laplace` of a :class:`~plastinfer.uncertainty.PosteriorTarget` at ``x``."""
-    from ._target import hessian
+    from ._target import hessian, pointwise_log_likelihood
 
     names = list(target.names) if names is None else list(names)
     if len(names) != target.k:
@@ -164,5 +200,5 @@ def laplace_of_target(target, x, *, names: list[str] | None = None, rtol: float 
     h = hessian(target, x)
     lam, vec = np.linalg.eigh(h)
     determined = lam > rtol * max(float(lam[-1]), 0.0)
-    ll = target.log_likelihood(x)
+    ll = pointwise_log_likelihood(target, jnp.asarray(x, jnp.float32))
     return Laplace(names, np.asarray(x, np.float64), h, lam, vec, determined, float(jnp.sum(ll)), int(np.size(ll)))

@@ -28,7 +28,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ..errors import ConfigError
-from ._laplace import Laplace, laplace_of_target
+from ._laplace import Laplace, _grouped_warnings, laplace_of_target
 from ._target import PosteriorTarget, find_mode, hessian, make_target
 
 
@@ -155,11 +155,8 @@ class Posterior:
     # ------------------------------------------------------------------ report
     def warnings(self) -> list[str]:
         """Every reason to distrust a number in :meth:`summary`."""
-        out = []
         lo, hi = self.interval()
-        for n, a, b in zip(self.names, lo, hi):
-            if a < 0 < b:
-                out.append(f"θ[{n}]: the 95 % interval [{a:.3g}, {b:.3g}] contains 0 — its sign is not determined")
+        out = _grouped_warnings([], [n for n, a, b in zip(self.names, lo, hi) if a < 0 < b])
         if self.laplace is not None:
             for d in self.laplace.identifiable_directions():
                 if not d["determined"]:

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable
+from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, PyTree
 
 from ..errors import ConfigError
@@ -58,6 +57,27 @@ def _rule_names(problem, params, size: int) -> tuple[list[str], np.ndarray]:
     return names, mask if mask.size == size else np.ones(size, bool)
 
 
+def _flatten(tree: PyTree) -> tuple[Array, tuple]:
+    """``(flat vector, spec)``: like ``ravel_pytree``, but the spec (tree structure, shapes,
+    dtypes) is a hashable value, not a new closure — so targets of equally shaped problems
+    (one per subject) share one compiled program."""
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    shapes = tuple(tuple(int(d) for d in np.shape(leaf)) for leaf in leaves)
+    dtypes = tuple(str(jnp.asarray(leaf).dtype) for leaf in leaves)
+    flat = jnp.concatenate([jnp.ravel(jnp.asarray(leaf, jnp.float32)) for leaf in leaves]) if leaves else jnp.zeros((0,))
+    return flat, (treedef, shapes, dtypes)
+
+
+def _unflatten(spec: tuple, flat: Array) -> PyTree:
+    treedef, shapes, dtypes = spec
+    out, i = [], 0
+    for shape, dtype in zip(shapes, dtypes):
+        n = int(np.prod(shape, dtype=np.int64))
+        out.append(flat[i:i + n].reshape(shape).astype(dtype))
+        i += n
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
 def _leaf_names(tree: PyTree) -> list[str]:
     out = []
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
@@ -77,8 +97,8 @@ class PosteriorTarget(AbstractProblem):
     free: Array
     fixed: Any
     x0: Array
-    rule_unravel: Callable = eqx.field(static=True)
-    other_unravel: Callable | None = eqx.field(static=True)
+    rule_spec: tuple = eqx.field(static=True)
+    other_spec: tuple | None = eqx.field(static=True)
     layout: str = eqx.field(static=True)
     names: tuple[str, ...] = eqx.field(static=True)
     prior: str = eqx.field(static=True, default="flat")
@@ -99,10 +119,10 @@ class PosteriorTarget(AbstractProblem):
 
     def embed(self, x: Array) -> PyTree:
         """The wrapped problem's parameters with the free coefficients set to ``x``."""
-        rule = self.rule_unravel(self.rule_flat.at[self.free].set(x[: self.n_rule]))
+        rule = _unflatten(self.rule_spec, self.rule_flat.at[self.free].set(x[: self.n_rule]))
         if self.layout == "plain":
             return rule
-        other = self.other_unravel(x[self.n_rule:]) if self.other_unravel is not None else self.fixed
+        other = _unflatten(self.other_spec, x[self.n_rule:]) if self.other_spec is not None else self.fixed
         return {**other, "rule": rule}
 
     def log_prior(self, x: Array) -> Array:
@@ -149,21 +169,21 @@ def make_target(problem: AbstractProblem, params: PyTree, *, over: str = "rule",
                       "fit with init_weights='latent' or 'true' for a posterior of the model you mean", stacklevel=3)
     dict_layout = isinstance(params, dict) and "rule" in params
     rule_part = params["rule"] if dict_layout else params
-    rule_flat, rule_unravel = ravel_pytree(rule_part)
+    rule_flat, rule_spec = _flatten(rule_part)
     rnames, mask = _rule_names(problem, params, int(rule_flat.size))
     free = np.flatnonzero(mask)
     names = [rnames[i] for i in free]
-    other_unravel, fixed, x_other = None, None, jnp.zeros((0,), rule_flat.dtype)
+    other_spec, fixed, x_other = None, None, jnp.zeros((0,), rule_flat.dtype)
     if dict_layout:
         others = {k: v for k, v in params.items() if k != "rule"}
         if over == "all" and others:
-            x_other, other_unravel = ravel_pytree(others)
+            x_other, other_spec = _flatten(others)
             names += _leaf_names(others)
         else:
             fixed = others
     x0 = jnp.concatenate([rule_flat[free], x_other]).astype(jnp.float32)
-    return PosteriorTarget(problem, rule_flat, jnp.asarray(free, jnp.int32), fixed, x0, rule_unravel,
-                           other_unravel, "dict" if dict_layout else "plain", tuple(names), prior, prior_scale,
+    return PosteriorTarget(problem, rule_flat, jnp.asarray(free, jnp.int32), fixed, x0, rule_spec,
+                           other_spec, "dict" if dict_layout else "plain", tuple(names), prior, prior_scale,
                            max(int(np.size(ll)), 1))
 
 
@@ -178,10 +198,21 @@ def find_mode(target: PosteriorTarget, steps: int = 100, key: Array | None = Non
     return jnp.asarray(res.params)
 
 
+@eqx.filter_jit
+def _neg_ll_hessian(target: PosteriorTarget, x: Array) -> Array:
+    return jax.hessian(lambda v: -jnp.sum(target.log_likelihood(v)))(x)
+
+
+@eqx.filter_jit
+def pointwise_log_likelihood(target: PosteriorTarget, x: Array) -> Array:
+    """``target.log_likelihood(x)``, compiled once per problem shape."""
+    return target.log_likelihood(x)
+
+
 def hessian(target: PosteriorTarget, x: Array, *, prior: bool = True) -> np.ndarray:
     """``∇²(−log p(θ|D))`` at ``x`` (``prior=False``: of the negative log-likelihood only), ``(k, k)``
     in float64, symmetrised."""
-    h = np.asarray(jax.hessian(lambda v: -jnp.sum(target.log_likelihood(v)))(x), np.float64)
+    h = np.asarray(_neg_ll_hessian(target, jnp.asarray(x, jnp.float32)), np.float64)
     if not np.all(np.isfinite(h)):
         raise FloatingPointError("the curvature is not finite at these parameters")
     h = 0.5 * (h + h.T)
