@@ -1,0 +1,162 @@
+"""Are plastinfer's intervals honest? Calibration of the posterior over many simulated data sets.
+
+- ``calibration-activity``: the demo setting (Oja's rule, linear 10 → 20 layer, 24
+  trajectories × 50 steps, observation noise σ = 0.05, true initial weights), ``n`` data sets
+  with different inputs and noise; a 27-term Taylor rule is fitted by L-BFGS and its Laplace
+  posterior taken. Reported: how often the 95 % interval of θ[x·y] (θ110) and θ[y²·w] (θ021)
+  covers the truth (1, −1), and the PIT values Φ((truth − mean)/sd), which are uniform when
+  the intervals are calibrated (figure: their histograms).
+- ``calibration-flies``: ``n`` simulated flies with Δw = x·r − 0.05·w (240 trials, the fly
+  circuit), each fitted by the mehta-fly pipeline (per-fly Adam, L1 1e-2) and then its Laplace
+  posterior (a Gaussian prior, sd 1, and 50 L-BFGS iterations to the posterior mode of the
+  fixed-initial-weight likelihood). Reported: coverage of θ_w = −0.05 by the 95 % interval, how
+  many flies get a *confidently wrong* sign (P(θ_w < 0) < 0.05 while the truth is negative),
+  how many leave the sign open, and the PIT histogram.
+
+Targets (issue 19): activity coverage 95 ± 7 %; flies coverage 90–99 % and no confidently
+wrong sign.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import jax
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.stats import norm  # noqa: E402
+
+from ..circuits import ChoiceCircuit, PlasticLayer  # noqa: E402
+from ..data import simulate, simulate_choices  # noqa: E402
+from ..infer import LBFGS, ActivityProblem, ChoiceFitConfig, Trajectories, fit, fit_choices  # noqa: E402
+from ..infer._problem import rule_params  # noqa: E402
+from ..rules import Taylor, oja, parse_equation  # noqa: E402
+from ..uncertainty import laplace  # noqa: E402
+from . import Experiment  # noqa: E402
+from ._common import finish, side_by_side  # noqa: E402
+
+TERMS = {"x1y1w0": 1.0, "x0y2w1": -1.0}
+
+
+def _pit_figure(pits: dict[str, np.ndarray], path: Path, title: str) -> Path:
+    fig, axes = plt.subplots(1, len(pits), figsize=(3.4 * len(pits), 2.8), squeeze=False)
+    for ax, (name, p) in zip(axes[0], pits.items()):
+        ax.hist(p, bins=np.linspace(0, 1, 11), color="C0", edgecolor="w")
+        ax.axhline(len(p) / 10, color="k", ls=":", lw=1)
+        ax.set_xlabel(f"PIT of θ[{name}]")
+        ax.set_xlim(0, 1)
+    axes[0][0].set_ylabel("data sets")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def run_activity(out: Path, quick: bool = False, progress: bool = True) -> dict:
+    out = Path(out)
+    t0 = time.perf_counter()
+    n = 10 if quick else 30
+    circuit = PlasticLayer(n_in=10, n_out=20, nonlinearity="linear", eta=0.05)
+    rows = []
+    for i in range(n):
+        data = simulate(jax.random.PRNGKey(100 + i), circuit, oja(), n_trajectories=24, n_steps=50, input_std=0.5,
+                        noise_std=0.05)
+        rule0 = Taylor.init(jax.random.PRNGKey(1), variables=("x", "y", "w"), order=2, scale=1e-2)
+        p0, static = rule_params(rule0)
+        problem = ActivityProblem(circuit, static, Trajectories.from_dataset(circuit, data), None, "true", 0.0,
+                                  noise_std=0.05, start=p0)
+        res = fit(problem, LBFGS(), {"rule": p0}, steps=300, key=jax.random.PRNGKey(i), chunk=10, patience=3,
+                  select="train", progress=False)
+        post = laplace(problem, res.params, refine=0)
+        row = {"condition_number": post.condition_number}
+        for term, truth in TERMS.items():
+            j = post.names.index(term)
+            m, s = float(post.mean[j]), float(post.sd[j])
+            row[term] = {"mean": m, "sd": s, "covered": bool(abs(m - truth) <= 1.96 * s),
+                         "pit": float(norm.cdf((truth - m) / s))}
+        rows.append(row)
+        if progress:
+            print(f"[calibration-activity] data set {i + 1}/{n}: " + ", ".join(
+                f"θ[{t}] = {row[t]['mean']:.4f} ± {row[t]['sd']:.4f}" for t in TERMS), flush=True)
+    results = {"n_datasets": n}
+    for term, truth in TERMS.items():
+        cov = np.mean([r[term]["covered"] for r in rows])
+        z = np.array([(r[term]["mean"] - truth) / r[term]["sd"] for r in rows])
+        results[term] = {"truth": truth, "coverage_95": float(cov), "z_mean": float(z.mean()), "z_sd": float(z.std(ddof=1)),
+                         "median_sd": float(np.median([r[term]["sd"] for r in rows]))}
+    results["median_condition_number"] = float(np.median([r["condition_number"] for r in rows]))
+    results["per_dataset"] = rows
+    fig = _pit_figure({t: np.array([r[t]["pit"] for r in rows]) for t in TERMS}, out / "pit_activity.png",
+                      f"Laplace PIT over {n} simulated activity data sets (uniform = calibrated)")
+    print(side_by_side([(f"95 % coverage of θ[{t}] = {v:+g}", f"{results[t]['coverage_95']:.0%} "
+                         f"(z sd {results[t]['z_sd']:.2f})", "target 95 ± 7 %") for t, v in TERMS.items()],
+                       f"calibration-activity ({n} data sets, Laplace)"))
+    finish(out, "calibration-activity", results, {"n": n, "quick": quick}, t0, [fig])
+    return results
+
+
+def run_flies(out: Path, quick: bool = False, progress: bool = True) -> dict:
+    out = Path(out)
+    t0 = time.perf_counter()
+    n = 20 if quick else 60
+    circuit = ChoiceCircuit(readout="two_alternative", window=10)
+    truth = parse_equation("x*r - 0.05*w")
+    sim = simulate_choices(jax.random.PRNGKey(11), circuit, truth, n)
+    zero = Taylor.zeros(("x", "w", "r"), active=("x0w0r0", "x1w0r0", "x0w0r1", "x1w0r1", "x0w1r0"))
+    cfg = ChoiceFitConfig(epochs=150 if quick else 400, learning_rate=1e-2, l1=1e-2, per_subject=True)
+    if progress:
+        print(f"[calibration-flies] fitting {n} simulated flies (Δw = x·r − 0.05·w), {cfg.epochs} epochs", flush=True)
+    res = fit_choices(zero, circuit, sim, config=cfg, progress=progress)
+    problem, params = res.extras["problem"], res.extras["params"]
+    rows = []
+    for i in range(n):
+        post = laplace(problem.subject(i), jax.tree_util.tree_map(lambda a: a[i], params), prior="gaussian",
+                       prior_scale=1.0, refine=50)
+        j = post.names.index("x0w1r0")
+        m, s = float(post.mean[j]), float(post.sd[j])
+        lik_flat = post.condition_number > 1e6
+        rows.append({"mean": m, "sd": s, "p_negative": 1 - post.sign_probability("x0w1r0"),
+                     "covered": bool(abs(m + 0.05) <= 1.96 * s), "pit": float(norm.cdf((-0.05 - m) / s)),
+                     "fit_w": float(res.extras["rules"][i].coefficients()["x0w1r0"]), "ill_conditioned": bool(lik_flat)})
+        if progress and (i + 1) % 10 == 0:
+            print(f"[calibration-flies] posteriors {i + 1}/{n}", flush=True)
+    p_neg = np.array([r["p_negative"] for r in rows])
+    results = {
+        "n_flies": n, "epochs": cfg.epochs,
+        "coverage_95": float(np.mean([r["covered"] for r in rows])),
+        "confidently_wrong_sign": int(np.sum(p_neg < 0.05)),
+        "confident_right_sign": int(np.sum(p_neg > 0.95)),
+        "sign_open": int(np.sum((p_neg >= 0.05) & (p_neg <= 0.95))),
+        "point_estimate_wrong_sign": int(np.sum(np.array([r["fit_w"] for r in rows]) > 0)),
+        "median_sd_w": float(np.median([r["sd"] for r in rows])),
+        "per_fly": rows,
+    }
+    fig = _pit_figure({"w": np.array([r["pit"] for r in rows])}, out / "pit_flies.png",
+                      f"Laplace PIT of θ_w over {n} simulated flies")
+    fig2 = out / "p_negative_flies.png"
+    f, ax = plt.subplots(figsize=(4.5, 2.8))
+    ax.hist(p_neg, bins=np.linspace(0, 1, 21), color="C0", edgecolor="w")
+    ax.set_xlabel("P(θ_w < 0 | data) per simulated fly (truth −0.05)")
+    ax.set_ylabel("flies")
+    f.tight_layout()
+    f.savefig(fig2, dpi=110)
+    plt.close(f)
+    print(side_by_side([
+        ("95 % coverage of θ_w = −0.05", f"{results['coverage_95']:.0%}", "target 90–99 %"),
+        ("confidently wrong sign (P(θ_w<0) < 0.05)", str(results["confidently_wrong_sign"]), "target 0"),
+        ("sign left open (0.05 ≤ P ≤ 0.95)", str(results["sign_open"]), "—"),
+        ("point estimate with the wrong sign", str(results["point_estimate_wrong_sign"]), "8 of 63 (issue 19)"),
+    ], f"calibration-flies ({n} simulated flies, Laplace, Gaussian prior sd 1)"))
+    finish(out, "calibration-flies", results, {"n": n, "quick": quick, "epochs": cfg.epochs}, t0, [fig, fig2])
+    return results
+
+
+ACTIVITY = Experiment("calibration-activity", "issue 19",
+                      "coverage of Laplace intervals over simulated activity data sets (demo setting)", run_activity)
+FLIES = Experiment("calibration-flies", "issue 19",
+                   "coverage and sign errors of θ_w over simulated flies (x·r − 0.05·w)", run_flies)
