@@ -5,7 +5,7 @@ import pytest
 from plastinfer.circuits import ChoiceCircuit
 from plastinfer.data import simulate_choices
 from plastinfer.infer import ChoiceFitConfig, evaluate_choices, fit_choices
-from plastinfer.infer.behavior import _NoPlasticity
+from plastinfer.infer.behavior import _NoPlasticity, stack_rules
 from plastinfer.rules import Taylor, parse_equation
 
 XWR = ("x", "w", "r")
@@ -108,3 +108,29 @@ def test_a_subject_that_starts_at_its_optimum_keeps_it():
     assert last[0] > start[0]  # the last step of subject 0 is worse than its start …
     assert best[0] <= start[0] and best[1] < start[1] and best[2] < start[2]  # … the result is not
     assert res.history["best_loss"].shape == (len(engine.history["eval_step"]), 3)
+
+
+def test_the_choice_likelihood_is_a_fixed_function_and_splits_by_subject():
+    from plastinfer.infer import ChoiceFitConfig, choice_problem
+    from plastinfer.infer._problem import rule_params
+
+    circuit = ChoiceCircuit(readout="two_alternative")
+    data = simulate_choices(jax.random.PRNGKey(9), circuit, parse_equation("x*r - 0.05*w"), 3)
+    rule = Taylor.zeros(("x", "w", "r"), active=("x1w0r1", "x0w1r0")).with_terms({"x1w0r1": 0.8, "x0w1r0": -0.1})
+    problem, _, _ = choice_problem(rule, circuit, data, config=ChoiceFitConfig(per_subject=True))
+    params = rule_params(stack_rules([rule] * 3))[0]
+    ll = problem.log_likelihood(params)
+    assert ll.shape == data.choices.shape
+    np.testing.assert_array_equal(ll, problem.log_likelihood(params))  # no hidden randomness
+    np.testing.assert_array_equal(ll == 0, ~np.asarray(data.mask))  # masked trials are not observations
+    assert problem.initial_weights().shape == (3, circuit.n_hidden, circuit.n_in)
+    for i in range(3):
+        sub = problem.subject(i)
+        assert sub.n_groups == 0
+        np.testing.assert_allclose(sub.log_likelihood(rule_params(rule)[0])[0], ll[i], rtol=1e-6, atol=1e-7)
+    # the weights it conditions on are part of the model: others give another likelihood
+    import equinox as eqx
+
+    sub = problem.subject(0)
+    other = eqx.tree_at(lambda p: p.w0, sub, sub.w0 + 0.05)
+    assert not np.allclose(other.log_likelihood(rule_params(rule)[0]), ll[:1])

@@ -65,3 +65,18 @@ def test_a_planted_flat_direction_is_found_and_named():
     assert "NOT determined" in post.report() and "not determined" in post.report()
     with pytest.raises(ConfigError, match="unknown coefficient"):
         post.sign_probability("q")
+
+
+def test_a_prior_bounds_the_flat_direction_and_the_report_still_names_it():
+    a = np.asarray(jax.random.normal(jax.random.PRNGKey(2), (50, 2)))
+    a = np.concatenate([a, a[:, :1]], axis=1)
+    p = _problem(a, [0.5, 1.0, 0.5])
+    precision = a.T @ a / 0.5**2 + np.eye(3) / 2.0**2
+    cov = np.linalg.inv(precision)
+    mode = cov @ (a.T @ np.asarray(p.y) / 0.5**2)
+    post = laplace(p, {"theta": jnp.asarray(mode, jnp.float32)}, names=["xy", "w", "xy2"], prior="gaussian",
+                   prior_scale=2.0)
+    np.testing.assert_allclose(post.sd, np.sqrt(np.diag(cov)), rtol=1e-3)  # finite: the prior's spread
+    assert int((~post.determined).sum()) == 1 and "NOT determined" in post.report()
+    draws = post.sample(20000, seed=1)
+    np.testing.assert_allclose(np.cov(draws, rowvar=False), cov, atol=0.03 * cov.max())

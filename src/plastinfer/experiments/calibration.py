@@ -7,11 +7,13 @@
   covers the truth (1, −1), and the PIT values Φ((truth − mean)/sd), which are uniform when
   the intervals are calibrated (figure: their histograms).
 - ``calibration-flies``: ``n`` simulated flies with Δw = x·r − 0.05·w (240 trials, the fly
-  circuit), each fitted by the mehta-fly pipeline (per-fly Adam, L1 1e-2) and then its Laplace
-  posterior (a Gaussian prior, sd 1, and 50 L-BFGS iterations to the posterior mode of the
-  fixed-initial-weight likelihood). Reported: coverage of θ_w = −0.05 by the 95 % interval, how
-  many flies get a *confidently wrong* sign (P(θ_w < 0) < 0.05 while the truth is negative),
-  how many leave the sign open, and the PIT histogram.
+  circuit), each fitted by the mehta-fly pipeline (per-fly Adam, L1 1e-2), then two posteriors
+  of the fixed-initial-weight likelihood with a Gaussian prior (sd 1) on every coefficient:
+  Laplace (after 50 L-BFGS iterations to the mode) for every fly, and NUTS (``--quick``: the
+  first 10 flies, 2 chains × 400 draws; full: every fly, 4 × 1,000). Reported per method:
+  coverage of θ_w = −0.05 by the 95 % interval, how many flies get a *confidently wrong* sign
+  (P(θ_w < 0) < 0.05 while the truth is negative), how many leave the sign open, PIT
+  histograms.
 
 Targets (issue 19): activity coverage 95 ± 7 %; flies coverage 90–99 % and no confidently
 wrong sign.
@@ -35,7 +37,7 @@ from ..data import simulate, simulate_choices  # noqa: E402
 from ..infer import LBFGS, ActivityProblem, ChoiceFitConfig, Trajectories, fit, fit_choices  # noqa: E402
 from ..infer._problem import rule_params  # noqa: E402
 from ..rules import Taylor, oja, parse_equation  # noqa: E402
-from ..uncertainty import laplace  # noqa: E402
+from ..uncertainty import laplace, nuts  # noqa: E402
 from . import Experiment  # noqa: E402
 from ._common import finish, side_by_side  # noqa: E402
 
@@ -60,7 +62,7 @@ def _pit_figure(pits: dict[str, np.ndarray], path: Path, title: str) -> Path:
 def run_activity(out: Path, quick: bool = False, progress: bool = True) -> dict:
     out = Path(out)
     t0 = time.perf_counter()
-    n = 10 if quick else 30
+    n = 20 if quick else 50
     circuit = PlasticLayer(n_in=10, n_out=20, nonlinearity="linear", eta=0.05)
     rows = []
     for i in range(n):
@@ -104,6 +106,8 @@ def run_flies(out: Path, quick: bool = False, progress: bool = True) -> dict:
     out = Path(out)
     t0 = time.perf_counter()
     n = 20 if quick else 60
+    n_nuts = 10 if quick else n
+    nuts_cfg = dict(chains=2, warmup=200, draws=400) if quick else dict(chains=4, warmup=300, draws=1000)
     circuit = ChoiceCircuit(readout="two_alternative", window=10)
     truth = parse_equation("x*r - 0.05*w")
     sim = simulate_choices(jax.random.PRNGKey(11), circuit, truth, n)
@@ -115,44 +119,60 @@ def run_flies(out: Path, quick: bool = False, progress: bool = True) -> dict:
     problem, params = res.extras["problem"], res.extras["params"]
     rows = []
     for i in range(n):
-        post = laplace(problem.subject(i), jax.tree_util.tree_map(lambda a: a[i], params), prior="gaussian",
-                       prior_scale=1.0, refine=50)
-        j = post.names.index("x0w1r0")
-        m, s = float(post.mean[j]), float(post.sd[j])
-        lik_flat = post.condition_number > 1e6
-        rows.append({"mean": m, "sd": s, "p_negative": 1 - post.sign_probability("x0w1r0"),
-                     "covered": bool(abs(m + 0.05) <= 1.96 * s), "pit": float(norm.cdf((-0.05 - m) / s)),
-                     "fit_w": float(res.extras["rules"][i].coefficients()["x0w1r0"]), "ill_conditioned": bool(lik_flat)})
-        if progress and (i + 1) % 10 == 0:
-            print(f"[calibration-flies] posteriors {i + 1}/{n}", flush=True)
-    p_neg = np.array([r["p_negative"] for r in rows])
-    results = {
-        "n_flies": n, "epochs": cfg.epochs,
-        "coverage_95": float(np.mean([r["covered"] for r in rows])),
-        "confidently_wrong_sign": int(np.sum(p_neg < 0.05)),
-        "confident_right_sign": int(np.sum(p_neg > 0.95)),
-        "sign_open": int(np.sum((p_neg >= 0.05) & (p_neg <= 0.95))),
-        "point_estimate_wrong_sign": int(np.sum(np.array([r["fit_w"] for r in rows]) > 0)),
-        "median_sd_w": float(np.median([r["sd"] for r in rows])),
-        "per_fly": rows,
-    }
-    fig = _pit_figure({"w": np.array([r["pit"] for r in rows])}, out / "pit_flies.png",
-                      f"Laplace PIT of θ_w over {n} simulated flies")
+        sub, p_i = problem.subject(i), jax.tree_util.tree_map(lambda a: a[i], params)
+        lap = laplace(sub, p_i, prior="gaussian", prior_scale=1.0, refine=50)
+        j = lap.names.index("x0w1r0")
+        row = {"fit_w": float(res.extras["rules"][i].coefficients()["x0w1r0"]),
+               "w_determined_by_data": bool(np.all(lap.determined[np.abs(lap.eigenvectors[j]) > 0.5]))}
+        m, sd = float(lap.mean[j]), float(lap.sd[j])
+        row["laplace"] = {"mean": m, "sd": sd, "p_negative": 1 - lap.sign_probability("x0w1r0"),
+                          "covered": bool(abs(m + 0.05) <= 1.96 * sd), "pit": float(norm.cdf((-0.05 - m) / sd))}
+        if i < n_nuts:
+            post = nuts(sub, p_i, prior_scale=1.0, key=jax.random.PRNGKey(i), progress=False, pointwise=0, **nuts_cfg)
+            lo, hi = post.interval()
+            d = post.draws[:, post.names.index("x0w1r0")]
+            row["nuts"] = {"mean": float(d.mean()), "sd": float(d.std()), "p_negative": float(np.mean(d < 0)),
+                           "covered": bool(lo[j] <= -0.05 <= hi[j]), "pit": float(np.mean(d < -0.05)),
+                           "r_hat": float(np.nanmax(post.r_hat())), "divergences": int(sum(post.info["divergences"]))}
+        rows.append(row)
+        if progress:
+            print(f"[calibration-flies] fly {i + 1}/{n}: Laplace θ_w = {m:.3f} ± {sd:.3f}"
+                  + (f"; NUTS {row['nuts']['mean']:.3f} ± {row['nuts']['sd']:.3f}" if "nuts" in row else ""), flush=True)
+    results = {"n_flies": n, "epochs": cfg.epochs, "n_nuts": n_nuts, "nuts": nuts_cfg,
+               "w_determined_by_data": int(sum(r["w_determined_by_data"] for r in rows)),
+               "point_estimate_wrong_sign": int(np.sum(np.array([r["fit_w"] for r in rows]) > 0)), "per_fly": rows}
+    for method in ("laplace", "nuts"):
+        got = [r[method] for r in rows if method in r]
+        p_neg = np.array([g["p_negative"] for g in got])
+        results[method] = {"n": len(got), "coverage_95": float(np.mean([g["covered"] for g in got])),
+                           "confidently_wrong_sign": int(np.sum(p_neg < 0.05)),
+                           "confident_right_sign": int(np.sum(p_neg > 0.95)),
+                           "sign_open": int(np.sum((p_neg >= 0.05) & (p_neg <= 0.95))),
+                           "median_sd_w": float(np.median([g["sd"] for g in got]))}
+    results["nuts"]["max_r_hat"] = float(max(r["nuts"]["r_hat"] for r in rows if "nuts" in r))
+    fig = _pit_figure({f"w ({m})": np.array([r[m]["pit"] for r in rows if m in r]) for m in ("laplace", "nuts")},
+                      out / "pit_flies.png", f"PIT of θ_w over simulated flies (Laplace: {n}, NUTS: {n_nuts})")
     fig2 = out / "p_negative_flies.png"
     f, ax = plt.subplots(figsize=(4.5, 2.8))
-    ax.hist(p_neg, bins=np.linspace(0, 1, 21), color="C0", edgecolor="w")
+    for m, c in (("laplace", "C0"), ("nuts", "C1")):
+        ax.hist([r[m]["p_negative"] for r in rows if m in r], bins=np.linspace(0, 1, 21), color=c, alpha=0.6, label=m)
     ax.set_xlabel("P(θ_w < 0 | data) per simulated fly (truth −0.05)")
     ax.set_ylabel("flies")
+    ax.legend(fontsize=7)
     f.tight_layout()
     f.savefig(fig2, dpi=110)
     plt.close(f)
-    print(side_by_side([
-        ("95 % coverage of θ_w = −0.05", f"{results['coverage_95']:.0%}", "target 90–99 %"),
-        ("confidently wrong sign (P(θ_w<0) < 0.05)", str(results["confidently_wrong_sign"]), "target 0"),
-        ("sign left open (0.05 ≤ P ≤ 0.95)", str(results["sign_open"]), "—"),
-        ("point estimate with the wrong sign", str(results["point_estimate_wrong_sign"]), "8 of 63 (issue 19)"),
-    ], f"calibration-flies ({n} simulated flies, Laplace, Gaussian prior sd 1)"))
-    finish(out, "calibration-flies", results, {"n": n, "quick": quick, "epochs": cfg.epochs}, t0, [fig, fig2])
+    table = []
+    for m in ("laplace", "nuts"):
+        r = results[m]
+        table += [(f"{m}: 95 % coverage of θ_w = −0.05 ({r['n']} flies)", f"{r['coverage_95']:.0%}", "target 90–99 %"),
+                  (f"{m}: confidently wrong sign (P(θ_w<0) < 0.05)", str(r["confidently_wrong_sign"]), "target 0"),
+                  (f"{m}: sign left open (0.05 ≤ P ≤ 0.95)", str(r["sign_open"]), "—")]
+    table.append(("point estimate with the wrong sign", f"{results['point_estimate_wrong_sign']}/{n}",
+                  "8 of 63 (issue 19)"))
+    print(side_by_side(table, f"calibration-flies ({n} simulated flies, Gaussian prior sd 1)"))
+    finish(out, "calibration-flies", results, {"n": n, "quick": quick, "epochs": cfg.epochs, **nuts_cfg}, t0,
+           [fig, fig2])
     return results
 
 

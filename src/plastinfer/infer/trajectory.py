@@ -378,7 +378,7 @@ def fit_trajectory(
         _check_compatible(circuit, test, "fit (test set)")
     cfg = config
     problem, params0, key = activity_problem(rule, circuit, train, config=cfg, validation=validation)
-    data, static, val = problem.data, problem.rule_static, problem.validation
+    data, static = problem.data, problem.rule_static
     k_lat = jax.random.split(jax.random.PRNGKey(cfg.seed))[1]
 
     resuming = resume and checkpoint is not None and os.path.exists(checkpoint)

@@ -15,9 +15,10 @@
 """
 
 from ._laplace import Laplace, laplace
-from ._hierarchical import hierarchical, hierarchical_laplace, population_summary
+from ._hierarchical import hierarchical, hierarchical_from_samples, hierarchical_laplace, population_summary
 from ._posterior import Posterior, nuts, posterior
 from ._target import PosteriorTarget, find_mode, make_target
 
-__all__ = ["Laplace", "laplace", "Posterior", "nuts", "posterior", "hierarchical", "hierarchical_laplace", "population_summary",
+__all__ = ["Laplace", "laplace", "Posterior", "nuts", "posterior", "hierarchical", "hierarchical_laplace", "hierarchical_from_samples",
+           "population_summary",
            "PosteriorTarget", "make_target", "find_mode"]

@@ -152,7 +152,8 @@ def _marginal_log_likelihood(theta_hat: Array, h: Array, mu: Array, tau: Array) 
 
 def hierarchical_laplace(problem, params, *, key: Array | None = None, chains: int = 4, warmup: int = 500,
                          draws: int = 1000, mu_scale: float = 1.0, tau_scale: float = 1.0, refine: int = 50,
-                         subject_prior_scale: float = 10.0, progress: bool = True) -> Posterior:
+                         subject_prior_scale: float = 10.0, pointwise: int = 1000,
+                         progress: bool = True) -> Posterior:
     r"""The hierarchical model of :func:`hierarchical` with every subject's likelihood replaced by
     its Laplace approximation — a Gaussian in :math:`θ_s` with mode :math:`\hatθ_s` and
     curvature :math:`H_s` (taken at the subject's posterior mode under a weak Gaussian prior,
@@ -166,7 +167,8 @@ def hierarchical_laplace(problem, params, *, key: Array | None = None, chains: i
     :math:`(μ, τ)`. Exact when the subject likelihoods are Gaussian (linear-Gaussian models);
     otherwise as good as the per-subject Laplace fits (their ``report()`` says where they are
     not). Same output layout as :func:`hierarchical`; ``info["subject_laplace"]`` keeps the
-    per-subject approximations."""
+    per-subject approximations. ``pointwise``: draws (thinned) whose per-observation
+    log-likelihood under the *exact* model is kept for WAIC / PSIS-LOO (0: none)."""
     import blackjax
 
     from ._laplace import laplace
@@ -236,6 +238,13 @@ def hierarchical_laplace(problem, params, *, key: Array | None = None, chains: i
     keys = jax.random.split(k_theta, chains * draws).reshape(chains, draws, -1)
     thetas = jax.jit(jax.vmap(jax.vmap(subject_draw)))(keys, mu, tau)  # (C, D, S, k)
     samples = np.concatenate([np.asarray(mu), np.asarray(tau), np.asarray(thetas).reshape(chains, draws, n * k)], -1)
+    point = None
+    if pointwise:
+        first = make_target(problem.subject(0), jax.tree_util.tree_map(lambda a: a[0], params))
+        thin = max(1, -(-draws * chains // pointwise))
+        sub = jnp.asarray(thetas)[:, ::thin]
+        f = jax.jit(lambda th_: jax.lax.map(lambda t: problem.log_likelihood(jax.vmap(first.embed)(t)).reshape(-1), th_))
+        point = np.stack([np.asarray(f(sub[c])) for c in range(chains)])  # (C, D', S·T)
     col = [f"mu[{a}]" for a in names] + [f"tau[{a}]" for a in names] + [f"S{i}[{a}]" for i in range(n) for a in names]
     info = {"chains": chains, "warmup": warmup, "draws": draws, "subjects": n, "coefficients": names,
             "mu_scale": mu_scale, "tau_scale": tau_scale, "divergences": np.asarray(div).sum(1).tolist(),
@@ -243,7 +252,98 @@ def hierarchical_laplace(problem, params, *, key: Array | None = None, chains: i
             "subject_laplace": laps,
             "model": "θ̂_s ~ N(μ, H_s⁻¹ + diag τ²) (per-subject Laplace likelihoods), μ ~ N(0, mu_scale²), "
                      "τ ~ Half-N(0, tau_scale²)"}
-    return Posterior(col, samples, "hierarchical (Laplace subjects) nuts", None, None, info)
+    if point is not None:
+        keep = np.any(point != 0, axis=(0, 1))
+        info["observation_subject"] = np.repeat(np.arange(n), point.shape[-1] // n)[keep].tolist()
+        point = point[..., keep]
+    return Posterior(col, samples, "hierarchical (Laplace subjects) nuts", point, None, info)
+
+
+def hierarchical_from_samples(posts: list[Posterior], *, key: Array | None = None, chains: int = 4,
+                              warmup: int = 500, draws: int = 1000, mu_scale: float = 1.0, tau_scale: float = 1.0,
+                              max_samples: int = 1000) -> Posterior:
+    r"""Partial pooling from per-subject posterior *samples* (e.g. one :func:`nuts` per subject),
+    by reweighting each subject's draws from the prior they were sampled under, :math:`π_0`, to
+    the population distribution (the importance-sampling estimate used for hierarchical
+    inference from posterior samples):
+
+    .. math:: p(D_s \mid μ, τ) \propto \frac{1}{M}\sum_{m=1}^{M}
+              \frac{N(θ_s^{(m)} \mid μ, \operatorname{diag} τ^2)}{π_0(θ_s^{(m)})}, \qquad
+              θ_s^{(m)} \sim p(θ_s \mid D_s)\ \text{under}\ π_0 .
+
+    Exact up to Monte Carlo error and valid for any per-subject posterior shape (no Gaussian
+    approximation of the subjects), as long as each subject's draws cover where the population
+    puts mass: ``info["min_effective_draws"]`` (the smallest per-subject effective sample size
+    of the weights at the posterior mean of ``(μ, τ)``) says how well. NUTS samples only
+    ``(μ, log τ)``. Columns ``mu[θ]``, ``tau[θ]``."""
+    import blackjax
+
+    if len(posts) < 2:
+        raise ConfigError("hierarchical: needs at least 2 subjects")
+    names = list(posts[0].names)
+    if any(list(p.names) != names for p in posts):
+        raise ConfigError("hierarchical: every subject's posterior must have the same coefficients")
+    prior = posts[0].info.get("prior", "flat")
+    scale = posts[0].info.get("prior_scale")
+    if any(p.info.get("prior") != prior or p.info.get("prior_scale") != scale for p in posts):
+        raise ConfigError("hierarchical: every subject must have been sampled under the same prior")
+    if prior not in ("gaussian", "flat"):
+        raise ConfigError(f"hierarchical: reweighting from a {prior} prior is not supported (use gaussian)")
+    key = jax.random.PRNGKey(0) if key is None else key
+    t0 = time.perf_counter()
+    k = len(names)
+    th = []
+    for p in posts:
+        d = p.draws
+        th.append(d[:: max(1, len(d) // max_samples)][:max_samples])
+    m = min(len(t) for t in th)
+    th = jnp.asarray(np.stack([t[:m] for t in th]), jnp.float32)  # (S, M, k)
+    log_pi0 = (-0.5 * jnp.sum((th / scale) ** 2, -1) - k * jnp.log(scale)) if prior == "gaussian" else jnp.zeros(th.shape[:2])
+
+    def log_weights(mu, tau):
+        return -0.5 * jnp.sum(((th - mu) / tau) ** 2, -1) - jnp.sum(jnp.log(tau)) - log_pi0  # (S, M)
+
+    def logdensity(pos):
+        tau = jnp.exp(pos["log_tau"])
+        ll = jnp.sum(jax.scipy.special.logsumexp(log_weights(pos["mu"], tau), axis=1))
+        return (ll - 0.5 * jnp.sum((pos["mu"] / mu_scale) ** 2) - 0.5 * jnp.sum((tau / tau_scale) ** 2)
+                + jnp.sum(pos["log_tau"]))
+
+    means = jnp.mean(th, 1)
+    mu0, tau0 = jnp.mean(means, 0), jnp.std(means, 0) + 0.1 * tau_scale
+    k_init, k_run = jax.random.split(key)
+    jit = 0.1 * jax.random.normal(k_init, (chains, 2, k))
+    u0 = {"mu": mu0 + jit[:, 0] * tau0, "log_tau": jnp.log(tau0) + jit[:, 1]}
+    adapt = blackjax.window_adaptation(blackjax.nuts, logdensity, initial_step_size=0.1)
+
+    @jax.jit
+    def run(keys, u):
+        def one(kk, u_):
+            k1, k2 = jax.random.split(kk)
+            (state, p), _ = adapt.run(k1, u_, num_steps=warmup)
+            kernel = blackjax.nuts(logdensity, **p)
+
+            def body(st, k_):
+                st, info = kernel.step(k_, st)
+                return st, (st.position, info.is_divergent, info.num_integration_steps)
+            return jax.lax.scan(body, state, jax.random.split(k2, draws))[1]
+        return jax.vmap(one)(keys, u)
+
+    pos, div, nsteps = run(jax.random.split(k_run, chains), u0)
+    mu, tau = np.asarray(pos["mu"]), np.exp(np.asarray(pos["log_tau"]))
+    lw = np.asarray(log_weights(jnp.asarray(mu.reshape(-1, k).mean(0)), jnp.asarray(tau.reshape(-1, k).mean(0))))
+    w = np.exp(lw - lw.max(1, keepdims=True))
+    ess = (w.sum(1) ** 2) / (w**2).sum(1)
+    col = [f"mu[{a}]" for a in names] + [f"tau[{a}]" for a in names]
+    info = {"chains": chains, "warmup": warmup, "draws": draws, "subjects": len(posts), "coefficients": names,
+            "mu_scale": mu_scale, "tau_scale": tau_scale, "divergences": np.asarray(div).sum(1).tolist(),
+            "mean_steps": float(np.asarray(nsteps).mean()), "seconds": time.perf_counter() - t0,
+            "samples_per_subject": m, "effective_draws_per_subject": ess.tolist(),
+            "min_effective_draws": float(ess.min()),
+            "model": "θ_s ~ N(μ, diag τ²), per-subject posterior draws reweighted from their sampling prior; "
+                     "μ ~ N(0, mu_scale²), τ ~ Half-N(0, tau_scale²)"}
+    return Posterior(col, np.concatenate([mu, tau], -1), "hierarchical (reweighted subject draws) nuts", None, None,
+                     info)
 
 
 def population_summary(post: Posterior):

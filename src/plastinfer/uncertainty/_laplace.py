@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import PyTree
@@ -31,8 +30,13 @@ class Laplace:
     """A Gaussian approximation of the posterior at ``mean`` (shapes: ``d`` coefficients).
 
     - ``names`` ``(d,)``; ``mean`` ``(d,)``; ``hessian`` ``(d, d)`` of the negative log
-      posterior; ``eigenvalues`` (ascending) and ``eigenvectors`` (columns) of it;
-    - ``determined`` ``(d,)`` bool per eigen-direction (``λ > rtol · λ_max``);
+      posterior (likelihood + prior);
+    - ``eigenvalues`` (ascending) and ``eigenvectors`` (columns) of the *likelihood's*
+      curvature — what the data alone determine; ``determined`` ``(d,)`` bool per
+      eigen-direction (``λ > rtol · λ_max``);
+    - ``prior_precision`` ``(d,)``: the prior's curvature (``None``: flat prior). With a
+      proper prior every sd is finite (an undetermined direction gets the prior's spread);
+      without one, a coefficient on a flat direction has ``sd = inf``;
     - ``log_likelihood``: :math:`\\sum_i \\ell_i(\\hatθ)`; ``n_observations``.
     """
 
@@ -45,13 +49,19 @@ class Laplace:
     log_likelihood: float
     n_observations: int
     method: str = "laplace"
+    prior_precision: np.ndarray | None = None
+
+    @property
+    def proper(self) -> bool:
+        """Whether a prior bounds every direction (then the posterior is a proper Gaussian)."""
+        return self.prior_precision is not None and bool(np.all(self.prior_precision > 0))
 
     def sample(self, n: int = 4000, seed: int = 0) -> np.ndarray:
-        """``n`` draws ``(n, d)`` from the approximation (determined directions only: a flat
-        direction has no finite spread to draw from)."""
-        v = self.eigenvectors[:, self.determined]
-        z = np.random.default_rng(seed).standard_normal((n, v.shape[1]))
-        return self.mean + (z / np.sqrt(self.eigenvalues[self.determined])) @ v.T
+        """``n`` draws ``(n, d)`` from the approximation (without a proper prior: along the
+        determined directions only — a flat direction has no finite spread to draw from)."""
+        lam, vec = np.linalg.eigh(self.covariance)
+        z = np.random.default_rng(seed).standard_normal((n, len(self.mean)))
+        return self.mean + (z * np.sqrt(np.clip(lam, 0, None))) @ vec.T
 
     def warnings(self) -> list[str]:
         """Every reason to distrust a number in :meth:`summary`."""
@@ -80,15 +90,21 @@ class Laplace:
 
     @property
     def covariance(self) -> np.ndarray:
-        """``H⁻¹`` restricted to the determined directions (the pseudo-inverse); see :attr:`sd`
-        for what an undetermined direction does to a coefficient."""
+        """``H⁻¹`` of the posterior; without a proper prior, restricted to the determined
+        directions (the pseudo-inverse) — see :attr:`sd` for what an undetermined direction
+        does to a coefficient then."""
+        if self.proper:
+            return np.linalg.inv(self.hessian)
         v = self.eigenvectors[:, self.determined]
         return (v / self.eigenvalues[self.determined]) @ v.T
 
     @property
     def sd(self) -> np.ndarray:
-        """Marginal posterior sd of each coefficient; ``inf`` when it loads on a flat direction."""
+        """Marginal posterior sd of each coefficient; without a proper prior ``inf`` when it
+        loads on a flat direction."""
         sd = np.sqrt(np.clip(np.diag(self.covariance), 0, None))
+        if self.proper:
+            return sd
         flat = self.eigenvectors[:, ~self.determined]
         loads = np.any(np.abs(flat) > 1e-3, axis=1) if flat.size else np.zeros(len(sd), bool)
         return np.where(loads, np.inf, sd)
@@ -180,7 +196,7 @@ def laplace(problem, params: PyTree, *, names: list[str] | None = None, prior_sd
     weights held at the fit; ``"all"``). ``names`` label the free coefficients (default: the
     rule's term names, else ``θ0, θ1, …``). Grouped problems are approximated one subject at a
     time (``problem.subject(i)``)."""
-    from ._target import find_mode, hessian, make_target
+    from ._target import find_mode, make_target
 
     if prior_sd is not None:
         if prior not in (None, "gaussian"):
@@ -197,8 +213,10 @@ def laplace_of_target(target, x, *, names: list[str] | None = None, rtol: float 
     names = list(target.names) if names is None else list(names)
     if len(names) != target.k:
         raise ConfigError(f"laplace: {len(names)} names for {target.k} free parameters")
-    h = hessian(target, x)
-    lam, vec = np.linalg.eigh(h)
+    h_lik = hessian(target, x, prior=False)
+    prior = target.prior_precision()
+    lam, vec = np.linalg.eigh(h_lik)
     determined = lam > rtol * max(float(lam[-1]), 0.0)
     ll = pointwise_log_likelihood(target, jnp.asarray(x, jnp.float32))
-    return Laplace(names, np.asarray(x, np.float64), h, lam, vec, determined, float(jnp.sum(ll)), int(np.size(ll)))
+    return Laplace(names, np.asarray(x, np.float64), h_lik + np.diag(prior), lam, vec, determined,
+                   float(jnp.sum(ll)), int(np.size(ll)), prior_precision=None if target.prior == "flat" else prior)

@@ -150,7 +150,7 @@ class Posterior:
             lo = _arviz().loo(self._idata(), pointwise=True)
         k = np.asarray(lo.pareto_k)
         return {"elpd": float(lo.elpd_loo), "se": float(lo.se), "p": float(lo.p_loo),
-                "k_max": float(np.max(k)), "n_bad_k": int(np.sum(k > 0.7))}
+                "k_max": float(np.max(k)), "n_bad_k": int(np.sum(k > 0.7)), "pointwise": np.asarray(lo.loo_i)}
 
     # ------------------------------------------------------------------ report
     def warnings(self) -> list[str]:
@@ -238,7 +238,8 @@ def preconditioner(target: PosteriorTarget, x: Array, lap: Laplace | None = None
     gets the prior's scale, not an infinite one."""
     h = hessian(target, x) if lap is None else lap.hessian
     lam, vec = np.linalg.eigh(h)
-    floor = max(float(np.max(target.prior_precision(), initial=0.0)), 1e-8 * max(float(lam[-1]), 1e-12))
+    prior = 0.0 if target.prior == "flat" else 1.0 / target.prior_scale**2
+    floor = max(prior, 1e-8 * max(float(lam[-1]), 1e-12))
     return vec / np.sqrt(np.maximum(lam, floor))
 
 
@@ -266,10 +267,6 @@ def nuts(problem, params, *, key: Array | None = None, chains: int = 4, warmup: 
     target = make_target(problem, params, over=over, prior=prior, prior_scale=prior_scale)
     x_mode = find_mode(target, refine)
     lap = laplace_of_target(target, x_mode)
-    lap_lik = dataclasses.replace(lap, hessian=hessian(target, x_mode, prior=False))
-    lam, vec = np.linalg.eigh(lap_lik.hessian)
-    lap_lik = dataclasses.replace(lap_lik, eigenvalues=lam, eigenvectors=vec,
-                                  determined=lam > 1e-5 * max(float(lam[-1]), 0.0))
     chol = jnp.asarray(preconditioner(target, x_mode, lap), jnp.float32)
     x_mode = jnp.asarray(x_mode, jnp.float32)
 
@@ -332,7 +329,7 @@ def nuts(problem, params, *, key: Array | None = None, chains: int = 4, warmup: 
             "step_size": np.asarray(step_size).tolist(), "mean_steps": float(np.concatenate(nsteps, 1).mean()),
             "seconds": time.perf_counter() - t0, "warmup_seconds": t_warm, "n_observations": target.n_obs,
             "preconditioner": "Laplace at the mode (likelihood + prior curvature)"}
-    return Posterior(list(target.names), samples, "nuts", point, lap_lik, info)
+    return Posterior(list(target.names), samples, "nuts", point, lap, info)
 
 
 METHODS = ("laplace", "nuts")
