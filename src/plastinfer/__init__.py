@@ -16,21 +16,23 @@ everything else is private. See the README for a tour.
   :func:`fit_trajectory`, :func:`fit_choices`, :func:`meta_fit`, :func:`adversarial_fit`.
 - **analysis** — R², deviance, angles, portraits, comparisons.
 - **identify** — which learning rule trained a network (Nayebi et al. 2020).
-- **uncertainty** — how much to believe a fit: :func:`laplace` (intervals, sign
-  probabilities, AIC/BIC, which coefficient combinations the data determine).
+- **uncertainty** — how much to believe a fit: :func:`posterior` (Laplace or NUTS),
+  :func:`laplace`, :func:`nuts`, hierarchical pooling across subjects; intervals, sign
+  probabilities, AIC/BIC, WAIC/LOO, which coefficient combinations the data determine.
 - **runs** — run folders: :class:`RunFolder` (staged, never destroys what it did not write), :func:`load_rule`, :func:`save_rule`, :func:`write_run`.
 - **errors** — one error type per kind of user mistake.
 """
 
 # rules
 from .rules import (AbstractRule, Frozen, GlobalMLPRule, MLPRule, RuleSum, SemiGlobalMLPRule, SpikeTraceRule, Taylor,
-                    anti_hebb, hebb, known_rule, oja, parse_equation, rule_from_spec, rule_to_spec, vogels_istdp)
+                    anti_hebb, hebb, known_rule, oja, parse_equation, rule_from_spec, rule_from_vector, rule_to_spec,
+                    rule_vector, vogels_istdp)
 # circuits
 from .circuits import (AbstractCircuit, ChoiceCircuit, InputProtocol, LateralNetwork, LayerInput, LayerState,
                        LIFNeuron, PlasticLayer, circuit_from_spec, lif_realisation, rollout, rollouts, simulate_lif)
 # data
-from .data import (ActivityGenerator, ChoiceDataset, Dataset, covariance_sqrt, load_choice_csv, load_fly_folders,
-                   simulate, simulate_choices)
+from .data import (ActivityGenerator, ChoiceDataset, Dataset, choice_inputs, covariance_sqrt, load_choice_csv,
+                   load_fly_folders, simulate, simulate_choices)
 # objectives
 from .objectives import FunctionTask, GaussianDatasets, SpikingTask, pc_distance
 # infer: the engine, its problems and strategies, and the fitters
@@ -43,7 +45,8 @@ from .infer import (LBFGS, AbstractProblem, AbstractStrategy, ActivityProblem, A
 from .analysis import (coefficient_conditioning, compare_rules, comparison_markdown, paired_comparison,
                        percent_deviance_explained, r2_score, rule_angle)
 # uncertainty
-from .uncertainty import Laplace, laplace
+from .uncertainty import (Laplace, Posterior, hierarchical, hierarchical_from_samples, hierarchical_laplace, laplace,
+                          make_target, nuts, posterior, population_summary)
 # identify
 from .identify import (LearnerConfig, Measurement, PopulationSpec, feature_matrix, generate_population,
                        load_population, rf_importances, score_holdouts, score_splits, subsample_trajectory)
@@ -58,11 +61,12 @@ __all__ = [
     # rules
     "AbstractRule", "Taylor", "MLPRule", "RuleSum", "Frozen", "SemiGlobalMLPRule", "GlobalMLPRule", "SpikeTraceRule",
     "oja", "hebb", "anti_hebb", "vogels_istdp", "known_rule", "parse_equation", "rule_from_spec", "rule_to_spec",
+    "rule_vector", "rule_from_vector",
     # circuits
     "AbstractCircuit", "PlasticLayer", "LayerState", "LayerInput", "ChoiceCircuit", "LateralNetwork", "LIFNeuron",
     "InputProtocol", "lif_realisation", "simulate_lif", "rollout", "rollouts", "circuit_from_spec",
     # data
-    "Dataset", "ChoiceDataset", "simulate", "simulate_choices", "load_fly_folders", "load_choice_csv",
+    "Dataset", "ChoiceDataset", "simulate", "simulate_choices", "load_fly_folders", "load_choice_csv", "choice_inputs",
     "ActivityGenerator", "covariance_sqrt",
     # objectives
     "FunctionTask", "GaussianDatasets", "SpikingTask", "pc_distance",
@@ -75,7 +79,8 @@ __all__ = [
     "r2_score", "percent_deviance_explained", "paired_comparison", "rule_angle", "coefficient_conditioning",
     "compare_rules", "comparison_markdown",
     # uncertainty
-    "Laplace", "laplace",
+    "Laplace", "laplace", "Posterior", "posterior", "nuts", "hierarchical", "hierarchical_laplace",
+    "hierarchical_from_samples", "population_summary", "make_target",
     # identify
     "LearnerConfig", "PopulationSpec", "Measurement", "generate_population", "load_population", "feature_matrix",
     "score_splits", "score_holdouts", "rf_importances", "subsample_trajectory",

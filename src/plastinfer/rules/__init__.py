@@ -30,4 +30,6 @@ __all__ = [
 
 from ._spec import rule_from_spec, rule_to_spec  # noqa: E402
 
-__all__ += ["rule_from_spec", "rule_to_spec"]
+from ._vector import rule_from_vector, rule_vector  # noqa: E402
+
+__all__ += ["rule_from_spec", "rule_to_spec", "rule_vector", "rule_from_vector"]
