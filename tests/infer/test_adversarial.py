@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from plastinfer.errors import ConfigError, PlastinferInputError
+from plastinfer.errors import PlastinferInputError
 from plastinfer.analysis import activity_distance
 from plastinfer.circuits import PlasticLayer
 from plastinfer.infer.adversarial import ActivityGenerator, AdversarialConfig, adversarial_fit

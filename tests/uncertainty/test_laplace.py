@@ -17,6 +17,10 @@ class LinearGaussian(AbstractProblem):
     y: jax.Array
     sigma: float = 0.5
 
+    @property
+    def deterministic(self):
+        return True
+
     def loss(self, params, batch, key):
         return -jnp.mean(self.log_likelihood(params)), {}
 
