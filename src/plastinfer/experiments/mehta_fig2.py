@@ -66,6 +66,34 @@ def _fit(circuit, train, test, epochs, seed, progress, **kw):
     return fit_trajectory(rule0, circuit, train, test=test, config=cfg, progress=progress)
 
 
+def _identifiability(rule, circuit, train) -> dict:
+    """The Laplace report of the fitted rule on the training data with the true initial weights
+    (σ profiled): which coefficient combinations the data determine, how far Oja lies from the
+    fit in the curvature's metric, and how much of the coefficient gap lies in the five least
+    determined directions."""
+    from ..infer import activity_problem
+    from ..infer._problem import rule_params
+    from ..uncertainty import laplace
+
+    problem, params, _ = activity_problem(rule, circuit, train, config=TrajectoryFitConfig(init_weights="true"))
+    lap = laplace(problem, {**params, "rule": rule_params(rule)[0]})
+    gap = np.asarray(oja().effective_theta()).ravel() - lap.mean
+    proj = lap.eigenvectors.T @ gap  # gap in eigen-coordinates (ascending curvature)
+    weak = float(np.sum(proj[:5] ** 2) / max(np.sum(proj**2), 1e-30))
+    dirs = lap.identifiable_directions()
+    return {
+        "condition_number": lap.condition_number,
+        "n_determined": int(lap.determined.sum()),
+        "least_determined": [{"direction": d["direction"], "sd": d["sd"]} for d in dirs[-3:]],
+        "best_determined": [{"direction": d["direction"], "sd": d["sd"]} for d in dirs[:3]],
+        "oja_gap_share_in_5_weakest_directions": weak,
+        "oja_gap_euclidean": float(np.linalg.norm(gap)),
+        "oja_gap_in_posterior_sds": float(np.sqrt(max(gap @ lap.hessian @ gap, 0.0))),
+        "report": lap.report() + "\n  least determined: " + "; ".join(
+            f"{d['direction']} (±{d['sd']:.3g})" for d in dirs[-3:]),
+    }
+
+
 def run(out: Path, quick: bool = False, progress: bool = True) -> dict:
     out = Path(out)
     s = QUICK if quick else FULL
@@ -147,8 +175,14 @@ def run(out: Path, quick: bool = False, progress: bool = True) -> dict:
         figures.append(figs.plot_coefficients(r.history["theta"], r.names, out / f"fix_{mode}_coefficients.png",
                                               title=f"L-BFGS, {mode} initial weights"))
 
+    # 5. identifiability: the curvature of the data fit around the fitted rule (true initial weights)
+    say("[mehta-fig2] identifiability report at the fitted rule (Laplace, true initial weights, σ profiled)")
+    ident = _identifiability(main.rule, circuit, train)
+    say(ident.pop("report"))
+
     results = {
         "theta": coefs,
+        "identifiability": ident,
         "equation": main.rule.equation(threshold=0.05),
         "r2_weights": main.metrics["test_r2_weights"],
         "r2_activity": main.metrics["test_r2_activity"],
@@ -168,6 +202,8 @@ def run(out: Path, quick: bool = False, progress: bool = True) -> dict:
         ("R² weights, noise max", f"{grid_mean[-1, 0]:.3f}", "falls with noise (Fig. 2E)"),
         ("R² weights, fewest units", f"{grid_mean[0, -1]:.3f}", "high down to 50 % (Fig. 2F)"),
         ("condition number", f"{cond['condition']:.3g}", "not reported"),
+        ("Oja's distance from the fit, posterior sds", f"{ident['oja_gap_in_posterior_sds']:.3g}", "—"),
+        ("share of the gap in the 5 weakest directions", f"{ident['oja_gap_share_in_5_weakest_directions']:.2f}", "—"),
         ("R² weights, Δw = 0.5x − 0.25w", f"{baselines['Oja with y frozen at 0.5 (Δw = 0.5·x − 0.25·w)']:.3f}", "—"),
         ("L-BFGS latent w0: θ110/θ021", f"{fixes['latent']['theta_x1y1w0']:+.2f}/{fixes['latent']['theta_x0y2w1']:+.2f}", "—"),
         ("L-BFGS true w0: θ110/θ021", f"{fixes['true']['theta_x1y1w0']:+.2f}/{fixes['true']['theta_x0y2w1']:+.2f}", "—"),

@@ -168,6 +168,10 @@ class Posterior:
         ess = self.ess("bulk")
         if np.min(ess) < 100 * self.samples.shape[0]:
             out.append(f"bulk ESS down to {np.min(ess):.0f}: fewer than 100 effective draws per chain")
+        depth = int(self.info.get("max_depth_draws", 0))
+        if depth:
+            out.append(f"{depth} draws hit the tree-depth limit: the sampler moved slowly; run longer or raise "
+                       "max_doublings")
         div = int(np.sum(self.info.get("divergences", 0)))
         if div:
             out.append(f"{div} divergent transitions: the sampler missed part of the posterior")
@@ -213,6 +217,9 @@ def _jsonable(obj):
 
 
 # ----------------------------------------------------------------------------- NUTS
+#: Most free parameters NUTS preconditions with a dense Hessian (k Hessian-vector products, k² floats).
+MAX_DENSE = 2000
+
 def _over_chains(fn):
     """``vmap`` on accelerators; on a CPU one chain after the other (``lax.map``): the work is
     compute-bound there, and a vmapped NUTS waits for the longest trajectory of every chain."""
@@ -245,7 +252,8 @@ def preconditioner(target: PosteriorTarget, x: Array, lap: Laplace | None = None
 
 def nuts(problem, params, *, key: Array | None = None, chains: int = 4, warmup: int = 300, draws: int = 1000,
          prior: str = "gaussian", prior_scale: float | None = 10.0, over: str = "rule", refine: int = 50,
-         pointwise: int = 1000, chunk: int = 100, progress: bool = True) -> Posterior:
+         pointwise: int = 1000, chunk: int = 100, progress: bool = True, dense_mass: bool | None = None,
+         max_doublings: int = 8, target_accept: float = 0.8) -> Posterior:
     """NUTS samples of ``problem``'s posterior near ``params`` (a fit's best parameters).
 
     Steps: the mode (``refine`` L-BFGS iterations from ``params``, never worse); the Laplace
@@ -255,9 +263,17 @@ def nuts(problem, params, *, key: Array | None = None, chains: int = 4, warmup: 
     progress bar). ``prior`` / ``prior_scale``: the prior on every free coefficient (default
     Gaussian, sd 10: weak for rule coefficients of order 1; a flat prior is improper along
     undetermined directions). ``pointwise``: how many draws (thinned, all chains) keep their
-    per-observation log-likelihood for WAIC / LOO (0: none).
+    per-observation log-likelihood for WAIC / LOO (0: none). ``dense_mass``: adapt a dense mass
+    matrix on top of the Laplace whitening (default: when ``k ≤ 50`` — it captures the
+    posterior's global correlations where the curvature at the mode does not, e.g. curved
+    ridges); ``max_doublings``: NUTS tree depth limit (2^depth − 1 leapfrog steps per draw;
+    draws that hit it are counted in ``info["max_depth_draws"]``); ``target_accept``: the
+    adaptation's acceptance target (raise it to 0.95 when divergences are reported).
     """
-    for name, v, lo in (("chains", chains, 1), ("warmup", warmup, 10), ("draws", draws, 10), ("chunk", chunk, 1)):
+    if not 0.5 <= target_accept < 1:
+        raise ConfigError(f"nuts: target_accept must be in [0.5, 1), got {target_accept!r}")
+    for name, v, lo in (("chains", chains, 1), ("warmup", warmup, 10), ("draws", draws, 10), ("chunk", chunk, 1),
+                        ("max_doublings", max_doublings, 1)):
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise ConfigError(f"nuts: {name} must be an integer ≥ {lo}, got {v!r}")
     import blackjax
@@ -265,6 +281,9 @@ def nuts(problem, params, *, key: Array | None = None, chains: int = 4, warmup: 
     key = jax.random.PRNGKey(0) if key is None else key
     t0 = time.perf_counter()
     target = make_target(problem, params, over=over, prior=prior, prior_scale=prior_scale)
+    if target.k > MAX_DENSE:
+        raise ConfigError(f"nuts: {target.k} free parameters; the dense Laplace preconditioner is built for at most "
+                          f"{MAX_DENSE} (sample the rule's coefficients with over='rule')")
     x_mode = find_mode(target, refine)
     lap = laplace_of_target(target, x_mode)
     chol = jnp.asarray(preconditioner(target, x_mode, lap), jnp.float32)
@@ -273,7 +292,10 @@ def nuts(problem, params, *, key: Array | None = None, chains: int = 4, warmup: 
     def logdensity(u):
         return target.log_density(x_mode + chol @ u)
 
-    adapt = blackjax.window_adaptation(blackjax.nuts, logdensity, initial_step_size=0.5)
+    dense = target.k <= 50 if dense_mass is None else bool(dense_mass)
+    adapt = blackjax.window_adaptation(blackjax.nuts, logdensity, initial_step_size=0.5,
+                                       is_mass_matrix_diagonal=not dense, max_num_doublings=max_doublings,
+                                       target_acceptance_rate=target_accept)
     k_init, k_adapt, k_draw = jax.random.split(key, 3)
     u0 = 2.0 * jax.random.normal(k_init, (chains, target.k))
 
@@ -287,7 +309,7 @@ def nuts(problem, params, *, key: Array | None = None, chains: int = 4, warmup: 
     @jax.jit
     def run_chunk(states, step_size, inv_mass, keys):
         def one(state, s, m, ks):
-            kernel = blackjax.nuts(logdensity, step_size=s, inverse_mass_matrix=m)
+            kernel = blackjax.nuts(logdensity, step_size=s, inverse_mass_matrix=m, max_num_doublings=max_doublings)
 
             def body(st, k):
                 st, info = kernel.step(k, st)
@@ -327,6 +349,8 @@ def nuts(problem, params, *, key: Array | None = None, chains: int = 4, warmup: 
     info = {"chains": chains, "warmup": warmup, "draws": draws, "prior": prior, "prior_scale": prior_scale,
             "over": over, "divergences": np.concatenate(div, 1).sum(1).tolist(),
             "step_size": np.asarray(step_size).tolist(), "mean_steps": float(np.concatenate(nsteps, 1).mean()),
+            "max_depth_draws": int(np.sum(np.concatenate(nsteps, 1) >= 2**max_doublings - 1)),
+            "dense_mass": dense, "max_doublings": max_doublings, "target_accept": target_accept,
             "seconds": time.perf_counter() - t0, "warmup_seconds": t_warm, "n_observations": target.n_obs,
             "preconditioner": "Laplace at the mode (likelihood + prior curvature)"}
     return Posterior(list(target.names), samples, "nuts", point, lap, info)
