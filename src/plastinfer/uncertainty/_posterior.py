@@ -22,6 +22,7 @@ import time
 import warnings
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -239,6 +240,50 @@ def _pointwise_fn(target: PosteriorTarget):
     return one
 
 
+def _whitened(target: PosteriorTarget, x_mode: Array, chol: Array):
+    return lambda u: target.log_density(x_mode + chol @ u)
+
+
+@eqx.filter_jit
+def _nuts_warmup(target, x_mode, chol, keys, u, settings):
+    """Window adaptation of every chain; compiled once per problem shape and settings (so one
+    subject after another reuses it)."""
+    import blackjax
+
+    warmup, dense, max_doublings, target_accept = settings
+    adapt = blackjax.window_adaptation(blackjax.nuts, _whitened(target, x_mode, chol), initial_step_size=0.5,
+                                       is_mass_matrix_diagonal=not dense, max_num_doublings=max_doublings,
+                                       target_acceptance_rate=target_accept)
+
+    def one(k, u_):
+        (state, p), _ = adapt.run(k, u_, num_steps=warmup)
+        return state, p["step_size"], p["inverse_mass_matrix"]
+    return _over_chains(one)(keys, u)
+
+
+@eqx.filter_jit
+def _nuts_chunk(target, x_mode, chol, states, step_size, inv_mass, keys, max_doublings):
+    """``keys.shape[1]`` NUTS draws of every chain."""
+    import blackjax
+
+    logdensity = _whitened(target, x_mode, chol)
+
+    def one(state, s, m, ks):
+        kernel = blackjax.nuts(logdensity, step_size=s, inverse_mass_matrix=m, max_num_doublings=max_doublings)
+
+        def body(st, k):
+            st, info = kernel.step(k, st)
+            return st, (st.position, info.is_divergent, info.num_integration_steps)
+        return jax.lax.scan(body, state, ks)
+    return _over_chains(one)(states, step_size, inv_mass, keys)
+
+
+@eqx.filter_jit
+def _pointwise_many(target: PosteriorTarget, xs: Array) -> Array:
+    """:func:`_pointwise_fn` of every row of ``xs`` ``(draws, k)``, one after the other."""
+    return jax.lax.map(_pointwise_fn(target), xs)
+
+
 def preconditioner(target: PosteriorTarget, x: Array, lap: Laplace | None = None) -> np.ndarray:
     """``L`` with ``θ = x + L u`` whitening the posterior's curvature at ``x`` (``(k, k)``).
     Eigenvalues are floored at the prior's curvature (or 10⁻⁸ of the largest): a flat direction
@@ -276,7 +321,6 @@ def nuts(problem, params, *, key: Array | None = None, chains: int = 4, warmup: 
                         ("max_doublings", max_doublings, 1)):
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise ConfigError(f"nuts: {name} must be an integer ≥ {lo}, got {v!r}")
-    import blackjax
 
     key = jax.random.PRNGKey(0) if key is None else key
     t0 = time.perf_counter()
@@ -289,33 +333,16 @@ def nuts(problem, params, *, key: Array | None = None, chains: int = 4, warmup: 
     chol = jnp.asarray(preconditioner(target, x_mode, lap), jnp.float32)
     x_mode = jnp.asarray(x_mode, jnp.float32)
 
-    def logdensity(u):
-        return target.log_density(x_mode + chol @ u)
-
     dense = target.k <= 50 if dense_mass is None else bool(dense_mass)
-    adapt = blackjax.window_adaptation(blackjax.nuts, logdensity, initial_step_size=0.5,
-                                       is_mass_matrix_diagonal=not dense, max_num_doublings=max_doublings,
-                                       target_acceptance_rate=target_accept)
+    settings = (warmup, dense, max_doublings, float(target_accept))
     k_init, k_adapt, k_draw = jax.random.split(key, 3)
     u0 = 2.0 * jax.random.normal(k_init, (chains, target.k))
 
-    @jax.jit
     def run_warmup(keys, u):
-        def one(k, u_):
-            (state, p), _ = adapt.run(k, u_, num_steps=warmup)
-            return state, p["step_size"], p["inverse_mass_matrix"]
-        return _over_chains(one)(keys, u)
+        return _nuts_warmup(target, x_mode, chol, keys, u, settings)
 
-    @jax.jit
     def run_chunk(states, step_size, inv_mass, keys):
-        def one(state, s, m, ks):
-            kernel = blackjax.nuts(logdensity, step_size=s, inverse_mass_matrix=m, max_num_doublings=max_doublings)
-
-            def body(st, k):
-                st, info = kernel.step(k, st)
-                return st, (st.position, info.is_divergent, info.num_integration_steps)
-            return jax.lax.scan(body, state, ks)
-        return _over_chains(one)(states, step_size, inv_mass, keys)
+        return _nuts_chunk(target, x_mode, chol, states, step_size, inv_mass, keys, max_doublings)
 
     bar = None
     if progress:
@@ -342,8 +369,7 @@ def nuts(problem, params, *, key: Array | None = None, chains: int = 4, warmup: 
     if pointwise:
         thin = max(1, -(-draws * chains // pointwise))
         sub = jnp.asarray(samples[:, ::thin], jnp.float32)
-        f = jax.jit(lambda xs: jax.lax.map(_pointwise_fn(target), xs))
-        point = np.stack([np.asarray(f(sub[c])) for c in range(chains)])
+        point = np.stack([np.asarray(_pointwise_many(target, sub[c])) for c in range(chains)])
         keep = np.any(point != 0, axis=(0, 1))  # masked trials: identically 0, not observations
         point = point[..., keep]
     info = {"chains": chains, "warmup": warmup, "draws": draws, "prior": prior, "prior_scale": prior_scale,
