@@ -214,3 +214,15 @@ def test_pooling_from_subject_samples_agrees_with_the_exact_hierarchy():
     with pytest.raises(ConfigError, match="same prior"):
         hierarchical_from_samples([subjects[0], nuts(prob.subject(1), {"theta": jnp.zeros(2)}, prior_scale=3.0,
                                                      warmup=20, draws=20, progress=False, pointwise=0)])
+
+
+def test_loo_is_undefined_not_a_number_when_a_draw_overflows():
+    from plastinfer.uncertainty import Posterior
+
+    rng = np.random.default_rng(0)
+    point = rng.normal(-1.0, 0.1, (2, 50, 10))
+    ok = Posterior(["a"], rng.normal(size=(2, 50, 1)), pointwise=point)
+    assert np.isfinite(ok.loo()["elpd"])
+    point[0, 3, 4] = -np.inf
+    bad = Posterior(["a"], rng.normal(size=(2, 50, 1)), pointwise=point).loo()
+    assert np.isnan(bad["elpd"]) and bad["n_nonfinite"] == 1

@@ -103,9 +103,11 @@ def run(out: Path, quick: bool = False, progress: bool = True, data: str | Path 
     mu_row = pop.loc[f"mu[{W_TERM}]"]
     p_mu_neg = 1 - pop_post.sign_probability(f"mu[{W_TERM}]")
     # 3. LOO per fly and in total
-    d_loo = np.array([f["loo_with_w"] - f["loo_without_w"] for f in per_fly])
-    test = paired_comparison([f["loo_without_w"] for f in per_fly], [f["loo_with_w"] for f in per_fly],
-                             names=("without_w", "with_w"))
+    d_all = np.array([f["loo_with_w"] - f["loo_without_w"] for f in per_fly])
+    ok = np.isfinite(d_all)  # a fly whose draws overflowed the likelihood has no LOO (reported)
+    d_loo = d_all[ok]
+    test = paired_comparison([f["loo_without_w"] for f, g in zip(per_fly, ok) if g],
+                             [f["loo_with_w"] for f, g in zip(per_fly, ok) if g], names=("without_w", "with_w"))
     total = float(d_loo.sum())
     se_total = float(np.sqrt(len(d_loo)) * np.std(d_loo, ddof=1))
     comps = {"nuts": nuts_cfg, "nuts_seconds_both_models": nuts_seconds,
@@ -134,6 +136,7 @@ def run(out: Path, quick: bool = False, progress: bool = True, data: str | Path 
         "population_tau_w": float(pop.loc[f"tau[{W_TERM}]", "mean"]),
         "model_comparison": comps,
         "loo_difference_with_minus_without": {"total": float(total), "se": se_total,
+                                              "flies_without_loo": [i for i, g in enumerate(ok) if not g],
                                               "flies_better_with_w": int(np.sum(d_loo > 0)),
                                               "wilcoxon_p": test.get("p_value")},
         "verdict_population": verdict_mu, "verdict_loo": verdict_loo,
@@ -158,7 +161,7 @@ def run(out: Path, quick: bool = False, progress: bool = True, data: str | Path 
     fig.savefig(figs[-1], dpi=110)
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(4.5, 3.0))
-    ax.bar(np.arange(n), np.sort(d_loo), color=np.where(np.sort(d_loo) > 0, "C0", "C3"))
+    ax.bar(np.arange(len(d_loo)), np.sort(d_loo), color=np.where(np.sort(d_loo) > 0, "C0", "C3"))
     ax.axhline(0, color="k", lw=0.6)
     ax.set_xlabel("fly (sorted)")
     ax.set_ylabel("LOO elpd: with-w − without-w")
@@ -174,7 +177,8 @@ def run(out: Path, quick: bool = False, progress: bool = True, data: str | Path 
         ("population mean μ_w (95 %)", f"{mu_row['mean']:.3f} [{mu_row['2.5%']:.3f}, {mu_row['97.5%']:.3f}]",
          PAPER["w_sign"]),
         ("P(μ_w < 0)", f"{p_mu_neg:.3f}", "—"),
-        ("LOO elpd with-w − without-w", f"{total:.1f} ± {se_total:.1f} ({int(np.sum(d_loo > 0))}/{n} flies better)",
+        ("LOO elpd with-w − without-w", f"{total:.1f} ± {se_total:.1f} ({int(np.sum(d_loo > 0))}/{len(d_loo)} flies "
+                                        f"better{'' if ok.all() else f'; {int((~ok).sum())} without LOO'})",
          f"in-sample deviance p = {PAPER['with_vs_without_w_p']:g}"),
     ], f"mehta-fly-posterior ({n} flies)"))
     print(f"[mehta-fly-posterior] {verdict_mu}; {verdict_loo}")

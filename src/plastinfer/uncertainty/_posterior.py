@@ -145,7 +145,12 @@ class Posterior:
 
     def loo(self) -> dict:
         """PSIS-LOO (ArviZ): ``elpd``, ``se``, ``p`` and ``k_max`` / ``n_bad_k`` (Pareto k̂ > 0.7:
-        an observation LOO cannot be trusted for)."""
+        an observation LOO cannot be trusted for). All ``nan`` (with ``n_nonfinite``) when some
+        draw's per-observation log-likelihood is not finite."""
+        bad = int(np.sum(~np.isfinite(self.pointwise)))
+        if bad:  # a draw whose likelihood overflowed: LOO is undefined, say so rather than return a number
+            return {"elpd": float("nan"), "se": float("nan"), "p": float("nan"), "k_max": float("nan"),
+                    "n_bad_k": -1, "n_nonfinite": bad, "pointwise": np.full(self.pointwise.shape[-1], np.nan)}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             lo = _arviz().loo(self._idata(), pointwise=True)
