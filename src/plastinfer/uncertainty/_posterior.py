@@ -147,6 +147,8 @@ class Posterior:
         """PSIS-LOO (ArviZ): ``elpd``, ``se``, ``p`` and ``k_max`` / ``n_bad_k`` (Pareto k̂ > 0.7:
         an observation LOO cannot be trusted for). All ``nan`` (with ``n_nonfinite``) when some
         draw's per-observation log-likelihood is not finite."""
+        if self.pointwise is None:
+            raise ConfigError("this posterior kept no per-observation log-likelihood (pointwise=0)")
         bad = int(np.sum(~np.isfinite(self.pointwise)))
         if bad:  # a draw whose likelihood overflowed: LOO is undefined, say so rather than return a number
             return {"elpd": float("nan"), "se": float("nan"), "p": float("nan"), "k_max": float("nan"),
