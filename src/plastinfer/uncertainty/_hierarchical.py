@@ -150,6 +150,29 @@ def _marginal_log_likelihood(theta_hat: Array, h: Array, mu: Array, tau: Array) 
     return -0.5 * (d @ hd - v @ v) - jnp.sum(jnp.log(jnp.diag(chol)))
 
 
+def _sample_population(logdensity, keys, u0, warmup: int, draws: int):
+    """Window adaptation then ``draws`` NUTS draws of every chain (``vmap``) for a small,
+    cheap population density over ``(μ, log τ)``: ``(positions, divergent, steps)``."""
+    import blackjax
+
+    adapt = blackjax.window_adaptation(blackjax.nuts, logdensity, initial_step_size=0.1)
+
+    @jax.jit
+    def run(keys, u):
+        def one(kk, u_):
+            k1, k2 = jax.random.split(kk)
+            (state, p), _ = adapt.run(k1, u_, num_steps=warmup)
+            kernel = blackjax.nuts(logdensity, **p)
+
+            def body(st, k_):
+                st, info = kernel.step(k_, st)
+                return st, (st.position, info.is_divergent, info.num_integration_steps)
+            return jax.lax.scan(body, state, jax.random.split(k2, draws))[1]
+        return jax.vmap(one)(keys, u)
+
+    return run(keys, u0)
+
+
 def hierarchical_laplace(problem, params, *, key: Array | None = None, chains: int = 4, warmup: int = 500,
                          draws: int = 1000, mu_scale: float = 1.0, tau_scale: float = 1.0, refine: int = 50,
                          subject_prior_scale: float = 10.0, pointwise: int = 1000,
@@ -169,7 +192,6 @@ def hierarchical_laplace(problem, params, *, key: Array | None = None, chains: i
     not). Same output layout as :func:`hierarchical`; ``info["subject_laplace"]`` keeps the
     per-subject approximations. ``pointwise``: draws (thinned) whose per-observation
     log-likelihood under the *exact* model is kept for WAIC / PSIS-LOO (0: none)."""
-    import blackjax
 
     from ._laplace import laplace
 
@@ -210,22 +232,7 @@ def hierarchical_laplace(problem, params, *, key: Array | None = None, chains: i
     mu0, tau0 = jnp.mean(th, 0), jnp.std(th, 0) + 0.1 * tau_scale
     jit = 0.1 * jax.random.normal(k_init, (chains, 2, k))
     u0 = {"mu": mu0 + jit[:, 0] * tau0, "log_tau": jnp.log(tau0) + jit[:, 1]}
-    adapt = blackjax.window_adaptation(blackjax.nuts, logdensity, initial_step_size=0.1)
-
-    @jax.jit
-    def run(keys, u):
-        def one(kk, u_):
-            k1, k2 = jax.random.split(kk)
-            (state, p), _ = adapt.run(k1, u_, num_steps=warmup)
-            kernel = blackjax.nuts(logdensity, **p)
-
-            def body(st, k_):
-                st, info = kernel.step(k_, st)
-                return st, (st.position, info.is_divergent, info.num_integration_steps)
-            return jax.lax.scan(body, state, jax.random.split(k2, draws))[1]
-        return jax.vmap(one)(keys, u)
-
-    pos, div, nsteps = run(jax.random.split(k_adapt, chains), u0)
+    pos, div, nsteps = _sample_population(logdensity, jax.random.split(k_adapt, chains), u0, warmup, draws)
     mu, tau = pos["mu"], jnp.exp(pos["log_tau"])  # (C, D, k)
 
     def subject_draw(kk, m, t):  # θ_s | μ, τ, θ̂_s for every subject: Gaussian
@@ -276,7 +283,6 @@ def hierarchical_from_samples(posts: list[Posterior], *, key: Array | None = Non
     puts mass: ``info["min_effective_draws"]`` (the smallest per-subject effective sample size
     of the weights at the posterior mean of ``(μ, τ)``) says how well. NUTS samples only
     ``(μ, log τ)``. Columns ``mu[θ]``, ``tau[θ]``."""
-    import blackjax
 
     if len(posts) < 2:
         raise ConfigError("hierarchical: needs at least 2 subjects")
@@ -314,22 +320,7 @@ def hierarchical_from_samples(posts: list[Posterior], *, key: Array | None = Non
     k_init, k_run = jax.random.split(key)
     jit = 0.1 * jax.random.normal(k_init, (chains, 2, k))
     u0 = {"mu": mu0 + jit[:, 0] * tau0, "log_tau": jnp.log(tau0) + jit[:, 1]}
-    adapt = blackjax.window_adaptation(blackjax.nuts, logdensity, initial_step_size=0.1)
-
-    @jax.jit
-    def run(keys, u):
-        def one(kk, u_):
-            k1, k2 = jax.random.split(kk)
-            (state, p), _ = adapt.run(k1, u_, num_steps=warmup)
-            kernel = blackjax.nuts(logdensity, **p)
-
-            def body(st, k_):
-                st, info = kernel.step(k_, st)
-                return st, (st.position, info.is_divergent, info.num_integration_steps)
-            return jax.lax.scan(body, state, jax.random.split(k2, draws))[1]
-        return jax.vmap(one)(keys, u)
-
-    pos, div, nsteps = run(jax.random.split(k_run, chains), u0)
+    pos, div, nsteps = _sample_population(logdensity, jax.random.split(k_run, chains), u0, warmup, draws)
     mu, tau = np.asarray(pos["mu"]), np.exp(np.asarray(pos["log_tau"]))
     lw = np.asarray(log_weights(jnp.asarray(mu.reshape(-1, k).mean(0)), jnp.asarray(tau.reshape(-1, k).mean(0))))
     w = np.exp(lw - lw.max(1, keepdims=True))
