@@ -89,3 +89,23 @@ def test_linear_layer_and_spec():
     w = jnp.eye(2, 3)
     assert jnp.allclose(c.forward(w, jnp.array([1.0, 2.0, 3.0])), jnp.array([1.0, 2.0]))
     assert abs(float(jnp.std(PlasticLayer(200, 300).init(jax.random.PRNGKey(0)).w)) - (2 / 200) ** 0.5) < 0.005
+
+
+@pytest.mark.parametrize("checkpoint", [None, True])
+def test_rollouts_equal_vmap_of_rollout_with_reward_and_noise(checkpoint):
+    """The batched scan of rollouts (step_many) gives vmap(rollout)'s numbers, checkpointed
+    or not, with rewards and postsynaptic noise; so does observe_many (to float32 rounding:
+    the batched products sum in another order)."""
+    circuit, w0, x = _setup(steps=12)
+    rule = Taylor.init(jax.random.PRNGKey(3), variables=("x", "y", "w", "r"), order=2, scale=0.3)
+    r = jax.random.normal(jax.random.PRNGKey(4), x.shape[:2])
+    noise = 0.1 * jax.random.normal(jax.random.PRNGKey(5), x.shape[:2] + (circuit.n_out,))
+    inputs = LayerInput(x, r, noise)
+    final, rec = rollouts(circuit, rule, LayerState(w0), inputs, record_weights=True, checkpoint=checkpoint)
+    f2, rec2 = jax.vmap(lambda s, i: rollout(circuit, rule, s, i, record_weights=True))(LayerState(w0), inputs)
+    np.testing.assert_allclose(rec.y, rec2.y, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(rec.w, rec2.w, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(final.w, f2.w, rtol=1e-4, atol=1e-5)
+    y, w = circuit.observe_many(rule, LayerState(w0), inputs, record_weights=True, checkpoint=checkpoint)
+    np.testing.assert_allclose(y, rec2.y, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(w, rec2.w, rtol=1e-4, atol=1e-5)

@@ -3,7 +3,6 @@
 import math
 
 import jax
-import numpy as np
 
 from plastinfer.circuits import PlasticLayer
 from plastinfer.data import simulate

@@ -147,3 +147,35 @@ def test_frozen_rule_gets_no_gradient_and_keeps_its_value():
     np.testing.assert_allclose(Frozen(oja())(x, y, w), oja()(x, y, w), rtol=1e-6)
     # out_bias=0 starts the MLP near "no plasticity": Oja + MLP ≈ Oja
     np.testing.assert_allclose(rule(x, y, w), oja()(x, y, w), atol=0.05)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**16), n=st.integers(1, 4), k=st.integers(1, 3),
+       variables=st.sampled_from([("x", "y", "w"), ("x", "y", "w", "r"), ("x", "w", "r"), ("y",)]),
+       order=st.integers(1, 3), with_r=st.booleans(), summed=st.booleans())
+def test_many_equals_vmap_of_the_rule(seed, n, k, variables, order, with_r, summed):
+    """``rule.many`` (the explicitly batched form behind fast rollouts) gives exactly the
+    numbers of ``vmap(rule)`` for every variable subset, order, sample count and reward."""
+    from plastinfer.rules import Frozen
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), 5)
+    rule = Taylor.init(keys[0], variables=variables, order=order, scale=0.5)
+    if summed:
+        rule = Frozen(oja()) + rule
+    x = jax.random.normal(keys[1], (n, k, 4))
+    y = jax.nn.sigmoid(jax.random.normal(keys[2], (n, k, 3)))
+    w = 0.5 * jax.random.normal(keys[3], (n, 3, 4))
+    r = jax.random.normal(keys[4], (n, k)) if with_r else None
+    expected = jax.vmap(lambda a, b, c, d: rule(a, b, c, d))(x, y, w, jnp.zeros((n, k)) if r is None else r)
+    np.testing.assert_allclose(rule.many(x, y, w, r), expected, rtol=2e-5, atol=2e-5)
+    if k == 1:  # one sample per circuit may come without the sample axis
+        np.testing.assert_allclose(rule.many(x[:, 0], y[:, 0], w, None if r is None else r[:, 0]), expected,
+                                   rtol=2e-5, atol=2e-5)
+
+
+def test_many_default_is_vmap_and_bad_shapes_are_named():
+    mlp = MLPRule(jax.random.PRNGKey(0))
+    x, y, w = jnp.ones((2, 4)), jnp.full((2, 3), 0.5), jnp.zeros((2, 3, 4))
+    np.testing.assert_allclose(mlp.many(x, y, w), jax.vmap(mlp)(x, y, w), rtol=1e-6)
+    with pytest.raises(Exception, match="N circuits"):
+        oja().many(x, y, jnp.zeros((3, 3, 4)))

@@ -8,6 +8,7 @@ from typing import Any
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 from jaxtyping import Array, PyTree
 
 from ..rules import AbstractRule
@@ -34,6 +35,12 @@ class AbstractCircuit(eqx.Module):
     def step(self, state: PyTree, inputs: PyTree, rule: AbstractRule, record_weights: bool = False):
         ...
 
+    def step_many(self, states: PyTree, inputs: PyTree, rule: AbstractRule, record_weights: bool = False):
+        """One :meth:`step` of ``N`` independent circuits (a leading axis on every leaf of
+        ``states`` and ``inputs``). Default: ``vmap`` of :meth:`step`; circuits override it
+        where an explicitly batched step is faster (see :meth:`AbstractRule.many`)."""
+        return jax.vmap(lambda s, i: self.step(s, i, rule, record_weights=record_weights))(states, inputs)
+
     # What a Problem needs from a circuit (so that no fitter names one) -------------
     def state_from_weights(self, w: Array) -> PyTree:
         """The initial state whose plastic weights are ``w`` (known or latent initial weights)."""
@@ -59,6 +66,16 @@ class AbstractCircuit(eqx.Module):
         after every step ``(T, ...)`` (else ``None``)."""
         _, rec = rollout(self, rule, state, inputs, record_weights=record_weights, checkpoint=checkpoint)
         return self.observable(rec), (rec.w if record_weights else None)
+
+    def observe_many(self, rule: AbstractRule, states: PyTree, inputs: PyTree, *, record_weights: bool = False,
+                     checkpoint: int | bool | None = None) -> tuple[Array, Array | None]:
+        """:meth:`observe` for ``N`` trajectories (leading axis on ``states`` and ``inputs``):
+        ``(N, T, ...)`` activity and optional weights, by :func:`rollouts`."""
+        if type(self).observe is not AbstractCircuit.observe:  # the circuit observes its own way
+            return jax.vmap(lambda s, i: self.observe(rule, s, i, record_weights=record_weights,
+                                                      checkpoint=checkpoint))(states, inputs)
+        _, rec = rollouts(self, rule, states, inputs, record_weights=record_weights, checkpoint=checkpoint)
+        return jax.vmap(self.observable)(rec), (rec.w if record_weights else None)
 
 
 def _segment_length(n_steps: int, checkpoint: int | bool | None) -> int | None:
@@ -105,6 +122,12 @@ def rollout(
     def body(carry, inp):
         return circuit.step(carry, inp, rule, record_weights=record_weights)
 
+    return _scan(body, state, inputs, checkpoint, unroll)
+
+
+def _scan(body, state: PyTree, inputs: PyTree, checkpoint: int | bool | None, unroll: int = 1):
+    """``lax.scan`` of ``body`` over the leading (time) axis of ``inputs``, optionally in
+    rematerialised segments (see :func:`rollout`)."""
     n_steps = jax.tree_util.tree_leaves(inputs)[0].shape[0]
     seg = _segment_length(n_steps, checkpoint)
     if seg is None:
@@ -129,9 +152,17 @@ def rollouts(
     record_weights: bool = False,
     checkpoint: int | bool | None = None,
 ):
-    """:func:`rollout` ``vmap``-ed over a leading trajectory axis of ``states`` and ``inputs``."""
+    """:func:`rollout` of ``N`` trajectories: a leading axis ``N`` on ``states`` and
+    ``inputs`` (whose second axis is time); records come back ``(N, T, ...)``.
 
-    def one(s, i):
-        return rollout(circuit, rule, s, i, record_weights=record_weights, checkpoint=checkpoint)
+    The same numbers as ``vmap`` of :func:`rollout`, computed as one scan over time of the
+    circuit's :meth:`~AbstractCircuit.step_many`, so circuits and rules with an explicitly
+    batched step use it.
+    """
 
-    return jax.vmap(one)(states, inputs)
+    def body(carry, inp):
+        return circuit.step_many(carry, inp, rule, record_weights=record_weights)
+
+    time_major = jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), inputs)
+    final, recs = _scan(body, states, time_major, checkpoint)
+    return final, jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), recs)

@@ -97,6 +97,15 @@ class PlasticLayer(AbstractCircuit):
         w = jnp.clip(state.w + self.eta * rule(x, y, state.w, inputs.r), -self.w_max, self.w_max)
         return LayerState(w), LayerRecord(y, w if record_weights else None)
 
+    def step_many(self, state: LayerState, inputs: LayerInput, rule: AbstractRule, record_weights: bool = False):
+        # N layers at once, the rule's batched form (AbstractRule.many): same numbers as vmap(step)
+        x = inputs.x  # (N, pre) or (N, K, pre)
+        y = _NONLINEARITIES[self.nonlinearity](jnp.einsum("nij,n...j->n...i", state.w, x))
+        if inputs.noise is not None:
+            y = y + inputs.noise
+        w = jnp.clip(state.w + self.eta * rule.many(x, y, state.w, inputs.r), -self.w_max, self.w_max)
+        return LayerState(w), LayerRecord(y, w if record_weights else None)
+
     def config(self) -> dict:
         """Every setting, with ``kind``: :func:`circuit_from_spec` rebuilds this circuit."""
         from ._spec import circuit_to_spec

@@ -6,6 +6,7 @@ import abc
 from typing import ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
@@ -75,9 +76,38 @@ class AbstractRule(eqx.Module):
             )
         return self.delta(x, y, w, r)
 
+    def many(self, x: Array, y: Array, w: Array, r=None) -> Array:
+        """``Δw`` of ``N`` independent circuits at once (e.g. ``N`` trajectories).
+
+        Shapes: ``x`` ``(N, pre)`` or ``(N, K, pre)``, ``y`` ``(N, post)`` or ``(N, K, post)``,
+        ``w`` ``(N, post, pre)``, ``r`` ``None``, ``(N,)`` or ``(N, K)``; returns
+        ``(N, post, pre)``, equal to ``jax.vmap(rule)(x, y, w, r)``. Families override
+        :meth:`delta_many` where an explicitly batched form is faster than ``vmap``.
+        """
+        x, y, w = jnp.asarray(x), jnp.asarray(y), jnp.asarray(w)
+        if x.ndim == 2:
+            x = x[:, None, :]
+        if y.ndim == 2:
+            y = y[:, None, :]
+        n, k = x.shape[:2]
+        if y.shape[:2] != (n, k) or w.shape != (n, y.shape[2], x.shape[2]):
+            raise ConfigError(f"many(): x {x.shape}, y {y.shape} and w {w.shape} do not describe N circuits of "
+                              "(post, pre) weights with K samples each")
+        if r is None:
+            r = jnp.zeros((n, k), x.dtype)
+        else:
+            r = jnp.asarray(r, x.dtype)
+            r = jnp.broadcast_to(r[:, None] if r.ndim == 1 else r, (n, k))
+        return self.delta_many(x, y, w, r)
+
     @abc.abstractmethod
     def delta(self, x: Array, y: Array, w: Array, r: Array) -> Array:
         """``Δw`` for ``x (K, pre)``, ``y (K, post)``, ``w (post, pre)``, ``r (K,)``."""
+
+    def delta_many(self, x: Array, y: Array, w: Array, r: Array) -> Array:
+        """:meth:`delta` of ``N`` circuits: ``x (N, K, pre)``, ``y (N, K, post)``, ``w (N, post, pre)``,
+        ``r (N, K)`` → ``(N, post, pre)``. Default: ``vmap`` of :meth:`delta`."""
+        return jax.vmap(self.delta)(x, y, w, r)
 
     @abc.abstractmethod
     def equation(self, precision: int = 2, threshold: float | None = None) -> str:

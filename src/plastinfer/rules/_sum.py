@@ -22,6 +22,9 @@ class RuleSum(AbstractRule):
     def delta(self, x, y, w, r):
         return sum((rule.delta(x, y, w, r) for rule in self.rules), jnp.zeros_like(w))
 
+    def delta_many(self, x, y, w, r):
+        return sum((rule.delta_many(x, y, w, r) for rule in self.rules), jnp.zeros_like(w))
+
     def l1(self):
         return sum((rule.l1() for rule in self.rules), jnp.zeros(()))
 
@@ -45,6 +48,10 @@ class Frozen(AbstractRule):
     def delta(self, x, y, w, r):
         params, static = eqx.partition(self.rule, eqx.is_inexact_array)
         return eqx.combine(jax.lax.stop_gradient(params), static).delta(x, y, w, r)
+
+    def delta_many(self, x, y, w, r):
+        params, static = eqx.partition(self.rule, eqx.is_inexact_array)
+        return eqx.combine(jax.lax.stop_gradient(params), static).delta_many(x, y, w, r)
 
     def equation(self, precision: int = 2, threshold: float | None = None) -> str:
         return self.rule.equation(precision, threshold) + " (fixed)"

@@ -208,6 +208,33 @@ class Taylor(AbstractRule):
             dw = term if dw is None else term + w * dw
         return dw
 
+    def delta_many(self, x, y, w, r):
+        # The same algebra with the circuit axis N written into the contractions. ``vmap``
+        # of :meth:`delta` gives the same numbers, but its batched products are laid out
+        # badly for XLA on CPU: on the demo (24 trajectories × 50 steps, 20 × 10 layer) the
+        # explicit form makes the forward pass about 3× and the gradient 2× faster
+        # (benchmarks/uncertainty.py).
+        n = self.order + 1
+        full = tuple(n if v in self.variables else 1 for v in VARIABLES)
+        theta = self.effective_theta().reshape(full).astype(w.dtype)  # (A, B, C, D)
+        a, b, c, d = full
+        k = x.shape[1]
+        xp = jnp.stack([x**i for i in range(a)])  # (A, N, K, pre)
+        yp = jnp.stack([y**i for i in range(b)])  # (B, N, K, post)
+        if d == 1:
+            z = jnp.einsum("abc,bnkp->acnkp", theta[..., 0], yp)  # (A, C, N, K, post)
+        else:
+            rp = jnp.stack([r**i for i in range(d)])  # (D, N, K)
+            z = jnp.einsum("abcd,bnkp,dnk->acnkp", theta, yp, rp)
+        dw = None
+        for gamma in reversed(range(c)):  # Horner in w
+            if k == 1:
+                term = jnp.einsum("anp,anq->npq", z[:, gamma, :, 0], xp[:, :, 0])
+            else:
+                term = jnp.einsum("ankp,ankq->npq", z[:, gamma], xp) / k
+            dw = term if dw is None else term + w * dw
+        return dw
+
     def l1(self) -> Array:
         return jnp.sum(jnp.abs(self.effective_theta()))
 
