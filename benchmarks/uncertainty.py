@@ -51,6 +51,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--skip-nuts", action="store_true")
+    ap.add_argument("--dense-mass", action="store_true",
+                    help="adapt a dense mass matrix on top of the Laplace whitening (default: diagonal)")
     args = ap.parse_args()
     out = {"machine": machine()}
     problem, params0 = demo_problem()
@@ -73,9 +75,11 @@ def main() -> None:
     print(report)
     if not args.skip_nuts:
         post = nuts(problem, res.params, key=jax.random.PRNGKey(1), chains=args.chains, warmup=args.warmup,
-                    draws=args.draws, progress=True)
+                    draws=args.draws, progress=True,
+                    dense_mass=args.dense_mass)
         out.update({"nuts_seconds": post.info["seconds"], "nuts_warmup_seconds": post.info["warmup_seconds"],
                     "nuts_chains": args.chains, "nuts_draws": args.draws, "nuts_warmup": args.warmup,
+                    "dense_mass": post.info["dense_mass"],
                     "max_r_hat": float(np.nanmax(post.r_hat())), "min_ess_bulk": float(np.min(post.ess("bulk"))),
                     "divergences": int(np.sum(post.info["divergences"])), "mean_leapfrog_steps": post.info["mean_steps"],
                     "sd_ratio_nuts_over_laplace": [float(np.min(post.sd / lap.sd)), float(np.max(post.sd / lap.sd))]})

@@ -89,6 +89,8 @@ def test_posterior_nuts_from_the_cli(run, capsys):
     (["--prior-scale", "-1"], "--prior-scale must be"),
     (["--prior-scale", "nan"], "--prior-scale must be"),
     (["--prior", "laplace"], "needs --prior-scale"),
+    (["--dense-mass"], "NUTS options"),
+    (["--method", "nuts", "--target-accept", "1.5"], "--target-accept must be"),
     (["--data", "missing.npz"], "no such file"),
 ])
 def test_bad_posterior_options_exit_2_with_one_line(run, args, message, capsys, tmp_path):

@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--chains", type=int, help="nuts: chains (default 4)")
     q.add_argument("--draws", type=int, help="nuts: draws per chain (default 1000)")
     q.add_argument("--warmup", type=int, help="nuts: adaptation steps per chain (default 300)")
+    q.add_argument("--dense-mass", action="store_true",
+                   help="nuts: adapt a dense mass matrix on top of the Laplace whitening (curved posteriors, e.g. "
+                        "choice fits; slower warmup)")
+    q.add_argument("--target-accept", type=float,
+                   help="nuts: acceptance target of the adaptation (default 0.8; raise to 0.95 on divergences)")
     q.add_argument("--seed", type=int, default=0, help="nuts: random seed")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -117,6 +122,15 @@ def _cmd_posterior(args) -> int:
             if v < (1 if name == "chains" else 10):
                 raise PlastinferInputError(f"--{name} must be at least {1 if name == 'chains' else 10}, not {v}")
             options[name] = v
+    if args.dense_mass or args.target_accept is not None:
+        if args.method != "nuts":
+            raise PlastinferInputError("--dense-mass and --target-accept are NUTS options; add --method nuts")
+        if args.dense_mass:
+            options["dense_mass"] = True
+        if args.target_accept is not None:
+            if not 0.5 <= args.target_accept < 1:
+                raise PlastinferInputError(f"--target-accept must be in [0.5, 1), not {args.target_accept}")
+            options["target_accept"] = args.target_accept
     if args.prior is not None:
         options["prior"] = args.prior
     if args.prior_scale is not None:

@@ -107,8 +107,8 @@ def run_flies(out: Path, quick: bool = False, progress: bool = True) -> dict:
     t0 = time.perf_counter()
     n = 20 if quick else 60
     n_nuts = 10 if quick else n
-    nuts_cfg = (dict(chains=2, warmup=200, draws=400, target_accept=0.9) if quick
-                else dict(chains=4, warmup=500, draws=1000, target_accept=0.95))
+    nuts_cfg = (dict(chains=2, warmup=200, draws=400, target_accept=0.9, dense_mass=True) if quick
+                else dict(chains=4, warmup=500, draws=1000, target_accept=0.95, dense_mass=True))
     circuit = ChoiceCircuit(readout="two_alternative", window=10)
     truth = parse_equation("x*r - 0.05*w")
     sim = simulate_choices(jax.random.PRNGKey(11), circuit, truth, n)

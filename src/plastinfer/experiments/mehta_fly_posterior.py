@@ -67,8 +67,8 @@ def run(out: Path, quick: bool = False, progress: bool = True, data: str | Path 
 
     # 1. per-fly posteriors: NUTS (the Laplace approximation is also recorded: on some flies the
     #    posterior is far from Gaussian, see docs/uncertainty.md)
-    nuts_cfg = (dict(chains=2, warmup=200, draws=300, target_accept=0.9) if quick
-                else dict(chains=4, warmup=500, draws=1000, target_accept=0.95))
+    nuts_cfg = (dict(chains=2, warmup=200, draws=300, target_accept=0.9, dense_mass=True) if quick
+                else dict(chains=4, warmup=500, draws=1000, target_accept=0.95, dense_mass=True))
     posts, per_fly = {"without_w": [], "with_w": []}, []
     t1 = time.perf_counter()
     for i in range(n):

@@ -24,7 +24,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ..errors import ConfigError
-from ._posterior import Posterior, _over_chains
+from ._posterior import Posterior, _over_chains, _run_chains
 from ._target import make_target
 
 
@@ -107,13 +107,13 @@ def hierarchical(problem, params, *, key: Array | None = None, chains: int = 4, 
         from tqdm.auto import tqdm
 
         bar = tqdm(total=draws, desc=f"hierarchical nuts ({n} subjects, {chains} chains, warmup {warmup})", leave=False)
-    states, step_size, inv_mass = jax.block_until_ready(run_warmup(jax.random.split(k_adapt, chains), u0))
+    states, step_size, inv_mass = _run_chains(run_warmup, jax.random.split(k_adapt, chains), u0)
     t_warm = time.perf_counter() - t0
     xs, div, nsteps, done = [], [], [], 0
     for kk in jax.random.split(k_draw, -(-draws // chunk)):
         m = min(chunk, draws - done)
-        states, (x, d, s) = run_chunk(states, step_size, inv_mass,
-                                      jax.random.split(kk, chains * chunk).reshape(chains, chunk, -1))
+        states, (x, d, s) = _run_chains(run_chunk, states, step_size, inv_mass,
+                                        jax.random.split(kk, chains * chunk).reshape(chains, chunk, -1))
         xs.append(np.asarray(x)[:, :m]); div.append(np.asarray(d)[:, :m]); nsteps.append(np.asarray(s)[:, :m])
         done += m
         if bar is not None:
