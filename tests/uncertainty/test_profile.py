@@ -7,7 +7,7 @@ import pytest
 
 from plastinfer.errors import ConfigError
 from plastinfer.infer import LBFGS
-from plastinfer.uncertainty import ensemble, profile
+from plastinfer.uncertainty import ensemble, likelihood_ratio, profile
 
 from .test_laplace import _problem
 
@@ -54,3 +54,21 @@ def test_ensemble_spread_is_nil_on_a_convex_problem_and_follows_a_flat_direction
     ens = ensemble(flat, LBFGS(), starts=4, steps=50, params0={"theta": jnp.zeros(3)}, spread=1.0, select="train")
     d = ens.draws
     assert np.std(d[:, 0] - d[:, 2]) > 0.1 and np.std(d[:, 0] + d[:, 2]) < 1e-2
+
+
+def test_likelihood_ratio_of_a_gaussian_likelihood_is_the_squared_z():
+    """Λ(c) = ((c − θ̂)/sd)² exactly for a linear-Gaussian likelihood; c is inside the 95 %
+    interval iff |c − θ̂| ≤ 1.96 sd; the p-value is χ²₁'s."""
+    a = np.asarray(jax.random.normal(jax.random.PRNGKey(4), (40, 3)))
+    p = _problem(a, [1.0, -0.5, 0.2])
+    cov = np.linalg.inv(a.T @ a / 0.25)
+    mode = cov @ (a.T @ np.asarray(p.y) / 0.25)
+    sd = np.sqrt(cov[2, 2])
+    values = mode[2] + sd * np.array([0.0, 1.0, -1.5, 2.5])
+    lr = likelihood_ratio(p, {"theta": jnp.zeros(3)}, "θ2", values)
+    assert lr.mode == pytest.approx(mode[2], abs=1e-3)
+    np.testing.assert_allclose(lr.statistic, [0.0, 1.0, 2.25, 6.25], atol=0.02)
+    assert lr.inside().tolist() == [True, True, True, False]
+    np.testing.assert_allclose(lr.p_value, [1.0, 0.3173, 0.1336, 0.0124], atol=0.005)
+    with pytest.raises(ConfigError, match="finite"):
+        likelihood_ratio(p, {"theta": jnp.zeros(3)}, "θ2", [np.nan])

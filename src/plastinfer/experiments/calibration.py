@@ -10,10 +10,13 @@
   circuit), each fitted by the mehta-fly pipeline (per-fly Adam, L1 1e-2), then two posteriors
   of the fixed-initial-weight likelihood with a Gaussian prior (sd 1) on every coefficient:
   Laplace (after 50 L-BFGS iterations to the mode) for every fly, and NUTS (``--quick``: the
-  first 10 flies, 2 chains × 400 draws; full: every fly, 4 × 1,000; dense mass matrices). Reported per method:
-  coverage of θ_w = −0.05 by the 95 % interval, how many flies get a *confidently wrong* sign
-  (P(θ_w < 0) < 0.05 while the truth is negative), how many leave the sign open, PIT
-  histograms.
+  first 10 flies, 2 chains × 400 draws; full: every fly, 4 × 1,000; dense mass matrices), and
+  the frequentist likelihood-ratio (profile) interval of the flat-prior likelihood for every fly
+  (:func:`~plastinfer.uncertainty.likelihood_ratio` at θ_w = −0.05 and at 0). Reported per
+  method: coverage of θ_w = −0.05 by the 95 % interval, how many flies get a *confidently
+  wrong* sign (posteriors: P(θ_w < 0) < 0.05; profile: the interval excludes 0 on the positive
+  side) while the truth is negative, how many leave the sign open, PIT histograms (profile:
+  Φ of the signed root of the likelihood ratio at the truth).
 
 Targets (issue 19): activity coverage 95 ± 7 %; flies coverage 90–99 % and no confidently
 wrong sign.
@@ -37,11 +40,13 @@ from ..data import simulate, simulate_choices  # noqa: E402
 from ..infer import LBFGS, ActivityProblem, ChoiceFitConfig, Trajectories, fit, fit_choices  # noqa: E402
 from ..infer._problem import rule_params  # noqa: E402
 from ..rules import Taylor, oja, parse_equation  # noqa: E402
-from ..uncertainty import laplace, nuts  # noqa: E402
+from ..uncertainty import laplace, likelihood_ratio, nuts  # noqa: E402
 from . import Experiment  # noqa: E402
 from ._common import finish, side_by_side  # noqa: E402
 
 TERMS = {"x1y1w0": 1.0, "x0y2w1": -1.0}
+#: interval methods compared on the simulated flies (profile: the likelihood-ratio interval)
+METHODS = ("laplace", "nuts", "profile")
 
 
 def _pit_figure(pits: dict[str, np.ndarray], path: Path, title: str) -> Path:
@@ -128,6 +133,12 @@ def run_flies(out: Path, quick: bool = False, progress: bool = True) -> dict:
         m, sd = float(lap.mean[j]), float(lap.sd[j])
         row["laplace"] = {"mean": m, "sd": sd, "p_negative": 1 - lap.sign_probability("x0w1r0"),
                           "covered": bool(abs(m + 0.05) <= 1.96 * sd), "pit": float(norm.cdf((-0.05 - m) / sd))}
+        lr = likelihood_ratio(sub, p_i, "x0w1r0", [-0.05, 0.0])
+        excl0 = not bool(lr.inside()[1])
+        row["profile"] = {"mode": lr.mode, "lr_truth": float(lr.statistic[0]), "lr_zero": float(lr.statistic[1]),
+                          "covered": bool(lr.inside()[0]),
+                          "pit": float(norm.cdf(np.sign(-0.05 - lr.mode) * np.sqrt(lr.statistic[0]))),
+                          "sign": "open" if not excl0 else ("right" if lr.mode < 0 else "wrong")}
         if i < n_nuts:
             post = nuts(sub, p_i, prior_scale=1.0, key=jax.random.PRNGKey(i), progress=False, pointwise=0, **nuts_cfg)
             lo, hi = post.interval()
@@ -142,16 +153,23 @@ def run_flies(out: Path, quick: bool = False, progress: bool = True) -> dict:
     results = {"n_flies": n, "epochs": cfg.epochs, "n_nuts": n_nuts, "nuts": nuts_cfg,
                "w_determined_by_data": int(sum(r["w_determined_by_data"] for r in rows)),
                "point_estimate_wrong_sign": int(np.sum(np.array([r["fit_w"] for r in rows]) > 0)), "per_fly": rows}
-    for method in ("laplace", "nuts"):
+    for r in rows:  # a Bayesian sign: P(θ_w < 0) beyond 0.95 either way
+        for m in ("laplace", "nuts"):
+            if m in r:
+                p_neg = r[m]["p_negative"]
+                r[m]["sign"] = "right" if p_neg > 0.95 else "wrong" if p_neg < 0.05 else "open"
+    for method in METHODS:
         got = [r[method] for r in rows if method in r]
-        p_neg = np.array([g["p_negative"] for g in got])
+        signs = [g["sign"] for g in got]
         results[method] = {"n": len(got), "coverage_95": float(np.mean([g["covered"] for g in got])),
-                           "confidently_wrong_sign": int(np.sum(p_neg < 0.05)),
-                           "confident_right_sign": int(np.sum(p_neg > 0.95)),
-                           "sign_open": int(np.sum((p_neg >= 0.05) & (p_neg <= 0.95))),
-                           "median_sd_w": float(np.median([g["sd"] for g in got]))}
+                           "confidently_wrong_sign": signs.count("wrong"), "confident_right_sign": signs.count("right"),
+                           "sign_open": signs.count("open")}
+        if method != "profile":
+            results[method]["median_sd_w"] = float(np.median([g["sd"] for g in got]))
+    lr = np.array([r["profile"]["lr_truth"] for r in rows])
+    results["profile"]["lr_at_truth_mean"] = float(lr.mean())  # χ²₁: mean 1 when calibrated
     results["nuts"]["max_r_hat"] = float(max(r["nuts"]["r_hat"] for r in rows if "nuts" in r))
-    fig = _pit_figure({f"w ({m})": np.array([r[m]["pit"] for r in rows if m in r]) for m in ("laplace", "nuts")},
+    fig = _pit_figure({f"w ({m})": np.array([r[m]["pit"] for r in rows if m in r]) for m in METHODS},
                       out / "pit_flies.png", f"PIT of θ_w over simulated flies (Laplace: {n}, NUTS: {n_nuts})")
     fig2 = out / "p_negative_flies.png"
     f, ax = plt.subplots(figsize=(4.5, 2.8))
@@ -164,11 +182,11 @@ def run_flies(out: Path, quick: bool = False, progress: bool = True) -> dict:
     f.savefig(fig2, dpi=110)
     plt.close(f)
     table = []
-    for m in ("laplace", "nuts"):
+    for m in METHODS:
         r = results[m]
         table += [(f"{m}: 95 % coverage of θ_w = −0.05 ({r['n']} flies)", f"{r['coverage_95']:.0%}", "target 90–99 %"),
-                  (f"{m}: confidently wrong sign (P(θ_w<0) < 0.05)", str(r["confidently_wrong_sign"]), "target 0"),
-                  (f"{m}: sign left open (0.05 ≤ P ≤ 0.95)", str(r["sign_open"]), "—")]
+                  (f"{m}: confidently wrong sign", str(r["confidently_wrong_sign"]), "target 0"),
+                  (f"{m}: sign left open", str(r["sign_open"]), "—")]
     table.append(("point estimate with the wrong sign", f"{results['point_estimate_wrong_sign']}/{n}",
                   "8 of 63 (issue 19)"))
     print(side_by_side(table, f"calibration-flies ({n} simulated flies, Gaussian prior sd 1)"))

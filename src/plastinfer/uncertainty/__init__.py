@@ -11,7 +11,9 @@
 - :func:`hierarchical`: partial pooling across subjects (population mean and spread of every
   coefficient, per-subject coefficients), NUTS; :func:`population_summary`;
 - :func:`profile` → :class:`Profile` (likelihood-ratio interval of one coefficient, following
-  curved ridges) and :func:`ensemble` (multi-start fits: the spread of optima);
+  curved ridges), :func:`likelihood_ratio` (tests of chosen values: "is the truth / is 0
+  inside the interval", calibrated without a prior) and :func:`ensemble` (multi-start fits:
+  the spread of optima);
 - :func:`make_target` → :class:`PosteriorTarget`: the posterior as a Problem over a flat,
   named coefficient vector (priors: Gaussian, Laplace, flat) — what every method works on.
 """
@@ -19,9 +21,9 @@
 from ._laplace import Laplace, laplace
 from ._hierarchical import hierarchical, hierarchical_from_samples, hierarchical_laplace, population_summary
 from ._posterior import Posterior, nuts, posterior
-from ._profile import Profile, ensemble, profile
+from ._profile import LikelihoodRatio, Profile, ensemble, likelihood_ratio, profile
 from ._target import PosteriorTarget, find_mode, make_target
 
 __all__ = ["Laplace", "laplace", "Posterior", "nuts", "posterior", "hierarchical", "hierarchical_laplace", "hierarchical_from_samples",
-           "population_summary", "Profile", "profile", "ensemble",
+           "population_summary", "Profile", "profile", "ensemble", "LikelihoodRatio", "likelihood_ratio",
            "PosteriorTarget", "make_target", "find_mode"]

@@ -405,7 +405,7 @@ def nuts(problem, params, *, key: Array | None = None, chains: int = 4, warmup: 
     if pointwise:
         thin = max(1, -(-draws * chains // pointwise))
         sub = jnp.asarray(samples[:, ::thin], jnp.float32)
-        point = np.stack([np.asarray(_pointwise_many(target, sub[c])) for c in range(chains)])
+        point = np.asarray(_run_chains(lambda xs: jnp.stack([_pointwise_many(target, x) for x in xs]), sub))
         keep = np.any(point != 0, axis=(0, 1))  # masked trials: identically 0, not observations
         point = point[..., keep]
     info = {"chains": chains, "warmup": warmup, "draws": draws, "prior": prior, "prior_scale": prior_scale,

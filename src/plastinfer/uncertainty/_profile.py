@@ -80,6 +80,57 @@ class Profile:
         return (-np.inf if lo is None else float(lo), np.inf if hi is None else float(hi))
 
 
+@dataclasses.dataclass
+class LikelihoodRatio:
+    r"""Likelihood-ratio tests of ``name = value`` for each of ``values``:
+    ``statistic`` :math:`Λ(c) = 2\big(\max_θ \ell(θ) − \max_{θ: θ_j = c} \ell(θ)\big)` ``(m,)``, its
+    χ²₁ ``p_value``, and ``mode`` (the unrestricted maximiser of coefficient ``name``).
+    ``c`` lies in the 95 % likelihood-ratio interval exactly when ``Λ(c) ≤ 3.84``."""
+
+    name: str
+    values: np.ndarray
+    statistic: np.ndarray
+    p_value: np.ndarray
+    mode: float
+
+    def inside(self, level: float = 0.95) -> np.ndarray:
+        """Whether each value lies in the ``level`` likelihood-ratio interval ``(m,)``."""
+        from scipy.stats import chi2
+
+        return self.statistic <= chi2.ppf(level, 1)
+
+
+def likelihood_ratio(problem, params, name: str, values, *, steps: int = 200, over: str = "rule",
+                     prior: str = "flat", prior_scale: float | None = None) -> LikelihoodRatio:
+    """Test coefficient ``name`` = each of ``values`` by the likelihood ratio (each value one
+    L-BFGS fit of the other coefficients from the mode, through the engine; the statistic is
+    floored at 0 when a restricted fit ends below the mode). The frequentist companion of the
+    posterior: its coverage does not depend on a prior (``prior`` other than flat makes it a
+    ratio of penalised likelihoods). Cheaper than :func:`profile` when only a few values
+    matter, e.g. "is the truth inside the interval" or "is 0 excluded"."""
+    from scipy.stats import chi2
+
+    target = make_target(problem, params, over=over, prior=prior, prior_scale=prior_scale)
+    if name not in target.names:
+        raise ConfigError(f"unknown coefficient {name!r}; known: {list(target.names)}")
+    values = np.atleast_1d(np.asarray(values, np.float64))
+    if values.ndim != 1 or not np.all(np.isfinite(values)):
+        raise ConfigError("likelihood_ratio: values must be finite numbers")
+    j = target.names.index(name)
+    x_mode = find_mode(target, steps)
+    best = float(target.log_density(x_mode))
+    z_mode = jnp.concatenate([x_mode[:j], x_mode[j + 1:]])
+    restricted = np.empty(values.size)
+    for i, v in enumerate(values):
+        pinned = _Pinned(target, jnp.asarray(v, jnp.float32), j)
+        res = engine_fit(pinned, LBFGS(), z_mode, steps=steps, key=jax.random.PRNGKey(0), chunk=min(10, steps),
+                         select="train", progress=False, patience=2)
+        restricted[i] = float(target.log_density(pinned.full(res.params)))
+    best = max(best, float(restricted.max()))
+    stat = np.maximum(2.0 * (best - restricted), 0.0)
+    return LikelihoodRatio(name, values, stat, chi2.sf(stat, 1), float(x_mode[j]))
+
+
 def profile(problem, params, name: str, values=None, *, width: float = 4.0, n: int = 21, steps: int = 100,
             over: str = "rule", prior: str = "flat", prior_scale: float | None = None) -> Profile:
     """The profile log-likelihood of coefficient ``name`` over ``values`` (default: ``n`` points
