@@ -226,3 +226,20 @@ def test_loo_is_undefined_not_a_number_when_a_draw_overflows():
     point[0, 3, 4] = -np.inf
     bad = Posterior(["a"], rng.normal(size=(2, 50, 1)), pointwise=point).loo()
     assert np.isnan(bad["elpd"]) and bad["n_nonfinite"] == 1
+
+
+def test_chains_in_threads_give_the_draws_of_one_program(monkeypatch):
+    """On a CPU the chains run as parallel calls (one per core); the draws, pointwise
+    log-likelihoods and divergences equal those of all chains in one program."""
+    from plastinfer.uncertainty import _posterior
+
+    a = np.asarray(jax.random.normal(jax.random.PRNGKey(5), (30, 2)))
+    p = _problem(a, [0.5, -1.0])
+    kw = dict(prior_scale=2.0, warmup=30, draws=40, chains=2, key=jax.random.PRNGKey(6), progress=False, pointwise=20)
+    monkeypatch.setattr(_posterior, "_cores", lambda: 2)
+    threaded = nuts(p, {"theta": jnp.zeros(2)}, **kw)
+    monkeypatch.setattr(_posterior, "_cores", lambda: 1)
+    single = nuts(p, {"theta": jnp.zeros(2)}, **kw)
+    np.testing.assert_allclose(threaded.samples, single.samples, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(threaded.pointwise, single.pointwise, rtol=1e-5, atol=1e-6)
+    assert threaded.info["divergences"] == single.info["divergences"]

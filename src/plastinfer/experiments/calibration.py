@@ -33,11 +33,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from scipy.stats import norm  # noqa: E402
+from scipy.stats import chi2, norm  # noqa: E402
 
 from ..circuits import ChoiceCircuit, PlasticLayer  # noqa: E402
 from ..data import simulate, simulate_choices  # noqa: E402
-from ..infer import LBFGS, ActivityProblem, ChoiceFitConfig, Trajectories, fit, fit_choices  # noqa: E402
+from ..infer import LBFGS, ActivityProblem, ChoiceFitConfig, Trajectories, choice_problem, fit, fit_choices  # noqa: E402
 from ..infer._problem import rule_params  # noqa: E402
 from ..rules import Taylor, oja, parse_equation  # noqa: E402
 from ..uncertainty import laplace, likelihood_ratio, nuts  # noqa: E402
@@ -45,6 +45,8 @@ from . import Experiment  # noqa: E402
 from ._common import finish, side_by_side  # noqa: E402
 
 TERMS = {"x1y1w0": 1.0, "x0y2w1": -1.0}
+#: the fly rule's coefficients (bias, x, r, x·r, w), as mehta-fly fits them
+FLY_TERMS = ("x0w0r0", "x1w0r0", "x0w0r1", "x1w0r1", "x0w1r0")
 #: interval methods compared on the simulated flies (profile: the likelihood-ratio interval)
 METHODS = ("laplace", "nuts", "profile")
 
@@ -117,7 +119,7 @@ def run_flies(out: Path, quick: bool = False, progress: bool = True) -> dict:
     circuit = ChoiceCircuit(readout="two_alternative", window=10)
     truth = parse_equation("x*r - 0.05*w")
     sim = simulate_choices(jax.random.PRNGKey(11), circuit, truth, n)
-    zero = Taylor.zeros(("x", "w", "r"), active=("x0w0r0", "x1w0r0", "x0w0r1", "x1w0r1", "x0w1r0"))
+    zero = Taylor.zeros(("x", "w", "r"), active=FLY_TERMS)
     cfg = ChoiceFitConfig(epochs=150 if quick else 400, learning_rate=1e-2, l1=1e-2, per_subject=True)
     if progress:
         print(f"[calibration-flies] fitting {n} simulated flies (Δw = x·r − 0.05·w), {cfg.epochs} epochs", flush=True)
@@ -195,7 +197,77 @@ def run_flies(out: Path, quick: bool = False, progress: bool = True) -> dict:
     return results
 
 
+def run_sbc(out: Path, quick: bool = False, progress: bool = True) -> dict:
+    """Simulation-based calibration (Talts et al. 2018) of NUTS on the fly likelihood: each
+    replicate draws the 5 coefficients from the prior N(0, s²), simulates one fly (240 trials,
+    closed loop), and samples the posterior under that same prior. When the sampler and the
+    likelihood are right, the rank of the true value among the (thinned) draws is uniform and
+    every central interval covers at its nominal rate — whatever the prior, which is what
+    separates a sampler error from the prior dependence seen in ``calibration-flies``."""
+    out = Path(out)
+    t0 = time.perf_counter()
+    n = 30 if quick else 100
+    scale = 0.5
+    n_rank = 99  # thinned draws per replicate: ranks 0..99
+    cfg = dict(chains=2, warmup=300, draws=500, target_accept=0.9, dense_mass=True)
+    circuit = ChoiceCircuit(readout="two_alternative", window=10)
+    zero = Taylor.zeros(("x", "w", "r"), active=FLY_TERMS)
+    keys = jax.random.split(jax.random.PRNGKey(2024), n)
+    ranks, covered, rows = [], [], []
+    for i in range(n):
+        k_theta, k_sim, k_nuts = jax.random.split(keys[i], 3)
+        truth = scale * np.asarray(jax.random.normal(k_theta, (len(FLY_TERMS),)))
+        sim = simulate_choices(k_sim, circuit, zero.with_terms(dict(zip(FLY_TERMS, truth.tolist()))), 1)
+        problem, p0, _ = choice_problem(zero, circuit, sim, config=ChoiceFitConfig(l1=0.0))
+        post = nuts(problem, p0, key=k_nuts, prior="gaussian", prior_scale=scale, refine=100, progress=False,
+                    pointwise=0, **cfg)
+        order = [post.names.index(t) for t in FLY_TERMS]
+        draws = post.draws[:, order]
+        thin = draws[np.linspace(0, len(draws) - 1, n_rank).astype(int)]
+        ranks.append(np.sum(thin < truth[None], axis=0))
+        lo, hi = np.quantile(draws, 0.025, axis=0), np.quantile(draws, 0.975, axis=0)
+        covered.append((lo <= truth) & (truth <= hi))
+        rows.append({"truth": truth.tolist(), "r_hat": float(np.nanmax(post.r_hat())),
+                     "divergences": int(sum(post.info["divergences"]))})
+        if progress:
+            print(f"[calibration-sbc] replicate {i + 1}/{n}: θ_w true {truth[-1]:+.3f}, posterior "
+                  f"{draws[:, -1].mean():+.3f} ± {draws[:, -1].std():.3f}, R-hat {rows[-1]['r_hat']:.3f}", flush=True)
+    ranks, covered = np.array(ranks), np.array(covered)
+    bins = 10  # rank histogram bins (n_rank + 1 = 100 ranks, 10 per bin)
+    results = {"n_replicates": n, "prior_sd": scale, "nuts": cfg, "per_replicate": rows,
+               "max_r_hat": float(max(r["r_hat"] for r in rows)),
+               "replicates_r_hat_above_1_01": int(sum(r["r_hat"] > 1.01 for r in rows)),
+               "divergences": int(sum(r["divergences"] for r in rows))}
+    for j, t in enumerate(FLY_TERMS):
+        counts = np.histogram(ranks[:, j], bins=bins, range=(0, n_rank + 1))[0]
+        stat = float(np.sum((counts - n / bins) ** 2 / (n / bins)))
+        results[t] = {"coverage_95": float(covered[:, j].mean()), "rank_counts": counts.tolist(),
+                      "uniformity_p": float(chi2.sf(stat, bins - 1))}
+    results["coverage_95_all"] = float(covered.mean())
+    fig, axes = plt.subplots(1, len(FLY_TERMS), figsize=(2.8 * len(FLY_TERMS), 2.6), sharey=True)
+    for ax, (j, t) in zip(axes, enumerate(FLY_TERMS)):
+        ax.hist(ranks[:, j], bins=bins, range=(0, n_rank + 1), color="C0", edgecolor="w")
+        ax.axhline(n / bins, color="k", ls=":", lw=1)
+        ax.set_xlabel(f"rank of θ[{t}]")
+        ax.set_title(f"p = {results[t]['uniformity_p']:.2f}", fontsize=8)
+    axes[0].set_ylabel("replicates")
+    fig.suptitle(f"SBC of NUTS on the fly likelihood: {n} replicates, prior N(0, {scale}²) (uniform = calibrated)",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "sbc_ranks.png", dpi=110)
+    plt.close(fig)
+    table = [(f"95 % coverage of θ[{t}] (rank uniformity p)", f"{results[t]['coverage_95']:.0%} "
+              f"(p = {results[t]['uniformity_p']:.2f})", "95 % (p not small)") for t in FLY_TERMS]
+    table.append(("replicates with R-hat > 1.01", f"{results['replicates_r_hat_above_1_01']}/{n}", "0"))
+    print(side_by_side(table, f"calibration-sbc ({n} replicates, truths from the prior N(0, {scale}²))"))
+    finish(out, "calibration-sbc", results, {"n": n, "quick": quick, "prior_sd": scale, **cfg}, t0,
+           [out / "sbc_ranks.png"])
+    return results
+
+
 ACTIVITY = Experiment("calibration-activity", "issue 19",
                       "coverage of Laplace intervals over simulated activity data sets (demo setting)", run_activity)
 FLIES = Experiment("calibration-flies", "issue 19",
                    "coverage and sign errors of θ_w over simulated flies (x·r − 0.05·w)", run_flies)
+SBC = Experiment("calibration-sbc", "issue 19",
+                 "simulation-based calibration of NUTS on the fly likelihood (truths drawn from the prior)", run_sbc)
