@@ -9,12 +9,18 @@ weights (the likelihood then is a fixed function of the 27 coefficients).
    included);
 3. NUTS, 4 chains × 1,000 draws (300 warmup), preconditioned by the Laplace fit: wall time,
    max R-hat, min bulk ESS, divergences;
-4. (``--flies``) per-fly NUTS on the 21 real flies of ``../shared/data`` — see
-   ``plastinfer reproduce mehta-fly-posterior``.
+4. (``--flies [DIR]``) per-fly NUTS on the 21 real flies (default
+   ``../shared/data/rajagopalan-flies``): the 5-coefficient rule (bias, x, r, x·r, w) fitted per
+   fly as in ``mehta-fly`` (Adam, 150 epochs, L1 1e-2), then for every fly NUTS 4 chains ×
+   1,000 draws (300 warmup, dense mass, Gaussian prior sd 1 — the choice posteriors curve):
+   wall time of the 21 posteriors, max R-hat, divergences. The scientific run with both
+   models, pooling and LOO is ``plastinfer reproduce mehta-fly-posterior``.
 
-Targets (issue 19, 2 cores): gradient ≤ 2 ms; Laplace ≤ 5 s; NUTS ≤ 3 min with R-hat < 1.01.
+Targets (issue 19, 2 cores): gradient ≤ 2 ms; Laplace ≤ 5 s; NUTS ≤ 3 min with R-hat < 1.01;
+NUTS for 21 flies ≤ 5 min.
 
-    python benchmarks/uncertainty.py [--draws 1000] [--warmup 300] [--skip-nuts]
+    python benchmarks/uncertainty.py [--draws 1000] [--warmup 300] [--skip-nuts] [--dense-mass]
+    python benchmarks/uncertainty.py --flies [DIR]
 """
 
 from __future__ import annotations
@@ -45,6 +51,33 @@ def demo_problem():
     return problem, {"rule": p0}
 
 
+def flies(root: str, chains: int, draws: int, warmup: int) -> dict:
+    """Per-fly NUTS over the real flies (see the module docstring)."""
+    from pathlib import Path
+
+    data = pi.load_fly_folders(Path(root))
+    circuit = pi.ChoiceCircuit(readout="two_alternative", window=10)
+    zero = pi.Taylor.zeros(("x", "w", "r"), active=("x0w0r0", "x1w0r0", "x0w0r1", "x1w0r1", "x0w1r0"))
+    t = time.perf_counter()
+    res = pi.fit_choices(zero, circuit, data, config=pi.ChoiceFitConfig(epochs=150, learning_rate=1e-2, l1=1e-2,
+                                                                       per_subject=True), progress=False)
+    out = {"flies": data.n_subjects, "fit_seconds": time.perf_counter() - t}
+    problem, params = res.extras["problem"], res.extras["params"]
+    t = time.perf_counter()
+    r_hat, div = [], 0
+    for i in range(data.n_subjects):
+        post = nuts(problem.subject(i), jax.tree_util.tree_map(lambda a: a[i], params), key=jax.random.PRNGKey(i),
+                    chains=chains, draws=draws, warmup=warmup, prior_scale=1.0, dense_mass=True, pointwise=0,
+                    progress=False)
+        r_hat.append(float(np.nanmax(post.r_hat())))
+        div += int(np.sum(post.info["divergences"]))
+        print(f"fly {i + 1}/{data.n_subjects}: {post.info['seconds']:.1f} s, max R-hat {r_hat[-1]:.3f}", flush=True)
+    out.update({"nuts_seconds_all_flies": time.perf_counter() - t, "nuts_chains": chains, "nuts_draws": draws,
+                "nuts_warmup": warmup, "max_r_hat": max(r_hat), "flies_r_hat_above_1_01": sum(r > 1.01 for r in r_hat),
+                "divergences": div})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=1000)
@@ -53,8 +86,17 @@ def main() -> None:
     ap.add_argument("--skip-nuts", action="store_true")
     ap.add_argument("--dense-mass", action="store_true",
                     help="adapt a dense mass matrix on top of the Laplace whitening (default: diagonal)")
+    ap.add_argument("--flies", nargs="?", const="../shared/data/rajagopalan-flies", metavar="DIR",
+                    help="benchmark per-fly NUTS on the real flies instead of the demo")
     args = ap.parse_args()
     out = {"machine": machine()}
+    if args.flies:
+        out.update(flies(args.flies, args.chains, args.draws, args.warmup))
+        print(json.dumps(out, indent=1))
+        print(f"NUTS for {out['flies']} flies ({args.chains} chains × {args.draws} draws each): "
+              f"{out['nuts_seconds_all_flies']:.0f} s (target ≤ 300), max R-hat {out['max_r_hat']:.3f}, "
+              f"{out['flies_r_hat_above_1_01']} flies with R-hat > 1.01 — {out['machine']}")
+        return
     problem, params0 = demo_problem()
     t = time.perf_counter()
     res = pi.fit(problem, pi.LBFGS(), params0, steps=200, key=jax.random.PRNGKey(0), chunk=10, patience=3,
