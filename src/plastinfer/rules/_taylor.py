@@ -64,6 +64,19 @@ def _parse_name(name: str, variables: tuple[str, ...], order: int) -> tuple[int,
     return powers
 
 
+def _powers(v: Array, n: int) -> Array:
+    """``v⁰, v¹, …, vⁿ⁻¹`` stacked on a new leading axis."""
+    return jnp.stack([v**i for i in range(n)])
+
+
+def _horner(terms: list, w: Array) -> Array:
+    """``T_0 + w ⊙ (T_1 + w ⊙ (T_2 + …))`` for the per-power terms ``T_γ`` of a Taylor rule."""
+    dw = terms[-1]
+    for term in reversed(terms[:-1]):
+        dw = term + w * dw
+    return dw
+
+
 def _monomial(variables: tuple[str, ...], powers: tuple[int, ...]) -> str:
     parts = [v if p == 1 else f"{v}{str(p).translate(_SUPERSCRIPT)}" for v, p in zip(variables, powers) if p]
     return "·".join(parts) if parts else "1"
@@ -180,33 +193,31 @@ class Taylor(AbstractRule):
         return eqx.tree_at(lambda t: t.theta, self, theta)
 
     # ---------------------------------------------------------------- math
-    def delta(self, x, y, w, r):
+    def _theta_full(self, dtype) -> Array:
+        """θ reshaped to ``(A, B, C, D)``: one axis per variable ``x, y, w, r`` (size 1 if absent)."""
         n = self.order + 1
         full = tuple(n if v in self.variables else 1 for v in VARIABLES)
-        theta = self.effective_theta().reshape(full).astype(w.dtype)  # (A, B, C, D)
-        a, b, c, d = full
+        return self.effective_theta().reshape(full).astype(dtype)
+
+    def delta(self, x, y, w, r):
+        theta = self._theta_full(w.dtype)  # (A, B, C, D)
+        a, b, c, d = theta.shape
         k = x.shape[0]
-        xp = jnp.stack([x**i for i in range(a)])  # (A, K, pre)
-        yp = jnp.stack([y**i for i in range(b)])  # (B, K, post)
-        rp = jnp.stack([r**i for i in range(d)])  # (D, K)
+        xp = _powers(x, a)  # (A, K, pre)
+        yp = _powers(y, b)  # (B, K, post)
+        rp = _powers(r, d)  # (D, K)
         if k == 1:
             # One sample: broadcast-multiply-reduce and rank-one broadcasts only, no dot
             # products. XLA on CPU fuses these (and their gradients) into a few loops: about
             # twice as fast per step inside a scan as the einsum form below
             # (benchmarks/behavior_fit.py). z[α, γ, i] = Σ_{β,δ} θ_{αβγδ} y_i^β r^δ: (A, C, post).
             z = jnp.sum(theta[..., None] * yp[None, :, None, None, 0] * rp[None, None, None, :, 0, None], axis=(1, 3))
-            dw = None
-            for gamma in reversed(range(c)):  # Horner in w; T_γ = Σ_α z_αγ ⊗ x^α, one reduction
-                term = jnp.sum(z[:, gamma, :, None] * xp[:, 0, None, :], axis=0)
-                dw = term if dw is None else term + w * dw
-            return dw
+            # T_γ = Σ_α z_αγ ⊗ x^α, one reduction
+            return _horner([jnp.sum(z[:, g, :, None] * xp[:, 0, None, :], axis=0) for g in range(c)], w)
         # post-side factors z[α, γ, k, i] = Σ_{β,δ} θ_{αβγδ} y_ki^β r_k^δ
         z = jnp.einsum("abcd,bkp,dk->ackp", theta, yp, rp)  # (A, C, K, post)
-        dw = None
-        for gamma in reversed(range(c)):  # Horner in w: T_0 + w ⊙ (T_1 + w ⊙ (T_2 + …))
-            term = jnp.einsum("akp,akq->pq", z[:, gamma], xp) / k  # (post × A·K) @ (A·K × pre)
-            dw = term if dw is None else term + w * dw
-        return dw
+        # T_γ: one (post × A·K) @ (A·K × pre) product each
+        return _horner([jnp.einsum("akp,akq->pq", z[:, g], xp) / k for g in range(c)], w)
 
     def delta_many(self, x, y, w, r):
         # The same algebra with the circuit axis N written into the contractions. ``vmap``
@@ -214,26 +225,18 @@ class Taylor(AbstractRule):
         # badly for XLA on CPU: on the demo (24 trajectories × 50 steps, 20 × 10 layer) the
         # explicit form makes the forward pass about 3× and the gradient 2× faster
         # (benchmarks/uncertainty.py).
-        n = self.order + 1
-        full = tuple(n if v in self.variables else 1 for v in VARIABLES)
-        theta = self.effective_theta().reshape(full).astype(w.dtype)  # (A, B, C, D)
-        a, b, c, d = full
+        theta = self._theta_full(w.dtype)  # (A, B, C, D)
+        a, b, c, d = theta.shape
         k = x.shape[1]
-        xp = jnp.stack([x**i for i in range(a)])  # (A, N, K, pre)
-        yp = jnp.stack([y**i for i in range(b)])  # (B, N, K, post)
+        xp = _powers(x, a)  # (A, N, K, pre)
+        yp = _powers(y, b)  # (B, N, K, post)
         if d == 1:
             z = jnp.einsum("abc,bnkp->acnkp", theta[..., 0], yp)  # (A, C, N, K, post)
         else:
-            rp = jnp.stack([r**i for i in range(d)])  # (D, N, K)
-            z = jnp.einsum("abcd,bnkp,dnk->acnkp", theta, yp, rp)
-        dw = None
-        for gamma in reversed(range(c)):  # Horner in w
-            if k == 1:
-                term = jnp.einsum("anp,anq->npq", z[:, gamma, :, 0], xp[:, :, 0])
-            else:
-                term = jnp.einsum("ankp,ankq->npq", z[:, gamma], xp) / k
-            dw = term if dw is None else term + w * dw
-        return dw
+            z = jnp.einsum("abcd,bnkp,dnk->acnkp", theta, yp, _powers(r, d))
+        if k == 1:
+            return _horner([jnp.einsum("anp,anq->npq", z[:, g, :, 0], xp[:, :, 0]) for g in range(c)], w)
+        return _horner([jnp.einsum("ankp,ankq->npq", z[:, g], xp) / k for g in range(c)], w)
 
     def l1(self) -> Array:
         return jnp.sum(jnp.abs(self.effective_theta()))
