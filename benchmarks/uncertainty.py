@@ -51,11 +51,14 @@ def demo_problem():
     return problem, {"rule": p0}
 
 
-def flies(root: str, chains: int, draws: int, warmup: int) -> dict:
-    """Per-fly NUTS over the real flies (see the module docstring)."""
+def flies(root: str, chains: int, draws: int, warmup: int, n_flies: int | None = None) -> dict:
+    """Per-fly NUTS over the real flies (see the module docstring); also one fly's gradient cost
+    and the leapfrog steps per draw, whose product bounds the time from below."""
     from pathlib import Path
 
     data = pi.load_fly_folders(Path(root))
+    if n_flies is not None:
+        data = data.select(list(range(min(n_flies, data.n_subjects))))
     circuit = pi.ChoiceCircuit(readout="two_alternative", window=10)
     zero = pi.Taylor.zeros(("x", "w", "r"), active=("x0w0r0", "x1w0r0", "x0w0r1", "x1w0r1", "x0w1r0"))
     t = time.perf_counter()
@@ -63,18 +66,33 @@ def flies(root: str, chains: int, draws: int, warmup: int) -> dict:
                                                                        per_subject=True), progress=False)
     out = {"flies": data.n_subjects, "fit_seconds": time.perf_counter() - t}
     problem, params = res.extras["problem"], res.extras["params"]
+    target = make_target(problem.subject(0), jax.tree_util.tree_map(lambda a: a[0], params), prior="gaussian",
+                         prior_scale=1.0)
+    grad = jax.jit(jax.grad(target.log_density))
+    grad(target.x0).block_until_ready()
     t = time.perf_counter()
-    r_hat, div = [], 0
+    for _ in range(200):
+        grad(target.x0).block_until_ready()
+    out["gradient_ms_one_fly"] = (time.perf_counter() - t) / 200 * 1e3
+    t = time.perf_counter()
+    r_hat, div, steps = [], 0, []
     for i in range(data.n_subjects):
         post = nuts(problem.subject(i), jax.tree_util.tree_map(lambda a: a[i], params), key=jax.random.PRNGKey(i),
                     chains=chains, draws=draws, warmup=warmup, prior_scale=1.0, dense_mass=True, pointwise=0,
                     progress=False)
         r_hat.append(float(np.nanmax(post.r_hat())))
         div += int(np.sum(post.info["divergences"]))
-        print(f"fly {i + 1}/{data.n_subjects}: {post.info['seconds']:.1f} s, max R-hat {r_hat[-1]:.3f}", flush=True)
+        steps.append(post.info["mean_steps"])
+        print(f"fly {i + 1}/{data.n_subjects}: {post.info['seconds']:.1f} s, max R-hat {r_hat[-1]:.3f}, "
+              f"{steps[-1]:.1f} leapfrog steps per draw", flush=True)
     out.update({"nuts_seconds_all_flies": time.perf_counter() - t, "nuts_chains": chains, "nuts_draws": draws,
                 "nuts_warmup": warmup, "max_r_hat": max(r_hat), "flies_r_hat_above_1_01": sum(r > 1.01 for r in r_hat),
-                "divergences": div})
+                "divergences": div, "mean_leapfrog_steps": float(np.mean(steps))})
+    # the gradients alone: every chain's warmup and draws × steps per draw × one gradient, chains on all cores
+    import os
+
+    out["gradient_floor_seconds"] = (data.n_subjects * chains * (warmup + draws) * out["mean_leapfrog_steps"]
+                                     * out["gradient_ms_one_fly"] / 1e3 / min(chains, len(os.sched_getaffinity(0))))
     return out
 
 
@@ -88,14 +106,17 @@ def main() -> None:
                     help="adapt a dense mass matrix on top of the Laplace whitening (default: diagonal)")
     ap.add_argument("--flies", nargs="?", const="../shared/data/rajagopalan-flies", metavar="DIR",
                     help="benchmark per-fly NUTS on the real flies instead of the demo")
+    ap.add_argument("--n-flies", type=int, default=None, help="with --flies: only the first N flies")
     args = ap.parse_args()
     out = {"machine": machine()}
     if args.flies:
-        out.update(flies(args.flies, args.chains, args.draws, args.warmup))
+        out.update(flies(args.flies, args.chains, args.draws, args.warmup, args.n_flies))
         print(json.dumps(out, indent=1))
         print(f"NUTS for {out['flies']} flies ({args.chains} chains × {args.draws} draws each): "
               f"{out['nuts_seconds_all_flies']:.0f} s (target ≤ 300), max R-hat {out['max_r_hat']:.3f}, "
-              f"{out['flies_r_hat_above_1_01']} flies with R-hat > 1.01 — {out['machine']}")
+              f"{out['flies_r_hat_above_1_01']} flies with R-hat > 1.01; one gradient {out['gradient_ms_one_fly']:.2f} ms × "
+              f"{out['mean_leapfrog_steps']:.1f} steps per draw → gradient floor {out['gradient_floor_seconds']:.0f} s "
+              f"— {out['machine']}")
         return
     problem, params0 = demo_problem()
     t = time.perf_counter()

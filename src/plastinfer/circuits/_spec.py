@@ -8,6 +8,7 @@ from typing import Any
 
 from .._checks import as_float, as_int, as_str
 from ..errors import ConfigError
+from ._bandit import BanditCircuit
 from ._base import AbstractCircuit
 from ._choice import ChoiceCircuit
 from ._feedforward import PlasticLayer
@@ -16,7 +17,8 @@ from ._lif import LIFNeuron
 
 #: ``kind`` names of the circuits a config can describe.
 CIRCUIT_KINDS: dict[str, type[AbstractCircuit]] = {
-    "plastic_layer": PlasticLayer, "choice": ChoiceCircuit, "lateral_network": LateralNetwork, "lif_neuron": LIFNeuron}
+    "plastic_layer": PlasticLayer, "choice": ChoiceCircuit, "lateral_network": LateralNetwork, "lif_neuron": LIFNeuron,
+    "bandit": BanditCircuit}
 
 
 def _plain(v: Any) -> Any:

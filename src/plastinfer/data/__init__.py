@@ -1,6 +1,8 @@
 """Data sets with named axes (trajectory × time × unit), their files, and synthetic data."""
 
-from ._choice import ChoiceDataset, load_choice_csv, load_fly_folder, load_fly_folders, load_xyr_mat
+from ._choice import IGNORED, ChoiceDataset, load_choice_csv, load_fly_folder, load_fly_folders, load_xyr_mat
+from ._nwb import load_choice_nwb
+from ._table import PRESETS, ChoiceColumns, load_choice_table, save_table, to_table
 from ._choice_sim import choice_inputs, closed_loop_inputs, simulate_choices
 from ._dataset import Dataset
 from ._generator import ActivityGenerator, covariance_sqrt
@@ -12,6 +14,13 @@ __all__ = [
     "gaussian_inputs",
     "ChoiceDataset",
     "load_choice_csv",
+    "load_choice_table",
+    "load_choice_nwb",
+    "ChoiceColumns",
+    "PRESETS",
+    "IGNORED",
+    "to_table",
+    "save_table",
     "load_fly_folder",
     "load_fly_folders",
     "load_xyr_mat",

@@ -1,4 +1,5 @@
-"""Behavioural data: trial-by-trial choices and rewards of subjects in odor-choice tasks."""
+"""Behavioural data: trial-by-trial choices and rewards of subjects in odor-choice and bandit
+tasks, with sessions, ignored trials, per-arm reward probabilities and extra covariates."""
 
 from __future__ import annotations
 
@@ -12,23 +13,38 @@ import numpy as np
 from .._io import check_file
 from ..errors import DatasetError
 
-READOUTS = ("accept", "two_alternative")
+READOUTS = ("accept", "two_alternative", "bandit")
+#: the choice stored for an ignored (missed) trial
+IGNORED = -1
 
 
 @dataclasses.dataclass(frozen=True)
 class ChoiceDataset:
     """Choices of several subjects, padded to a common number of trials.
 
-    Axes: ``subject × trial``. Fields:
+    Axes: ``subject × trial`` (a subject's sessions one after the other). Fields:
 
     - ``subjects``: names, one per subject;
     - ``odors``: ``(subjects, trials)`` int — the odor presented on each trial (readout
       ``"accept"``: accept or reject the presented odor), or ``-1`` for
-      ``"two_alternative"`` trials (both odors offered, one chosen);
-    - ``choices``: ``(subjects, trials)`` int — 1 accept / 0 reject, or the chosen odor
-      (0 or 1) for ``"two_alternative"``;
-    - ``rewards``: ``(subjects, trials)`` float — 1 if the trial was rewarded, else 0;
-    - ``mask``: ``(subjects, trials)`` bool — which trials exist (subjects may differ in length).
+      ``"two_alternative"`` and ``"bandit"`` trials (every option offered, one chosen);
+    - ``choices``: ``(subjects, trials)`` int — 1 accept / 0 reject, the chosen odor (0 or 1)
+      for ``"two_alternative"``, the chosen arm ``0 … n_arms − 1`` for ``"bandit"``;
+      ``-1`` (:data:`IGNORED`) on an ignored trial;
+    - ``rewards``: ``(subjects, trials)`` float — the reward received (0/1 for the odor
+      readouts; any finite number for ``"bandit"``), 0 on ignored trials;
+    - ``mask``: ``(subjects, trials)`` bool — which trials exist (subjects may differ in length);
+    - ``sessions``: ``(subjects, trials)`` int — the session of each trial, 0, 1, … in order
+      within a subject (default: one session);
+    - ``ignored``: ``(subjects, trials)`` bool — trials that happened without a choice
+      (missed, no response): kept in place, masked from likelihoods and updates
+      (:attr:`observed`);
+    - ``n_arms``: options per trial for ``"bandit"`` (2 for the odor readouts);
+    - ``reward_probs``: ``(subjects, trials, n_arms)`` float or ``None`` — each arm's reward
+      probability on each trial where the task recorded it (NaN where unknown);
+    - ``covariates``: name → ``(subjects, trials)`` float — any further per-trial columns
+      of the source (kept, not dropped; NaN where missing);
+    - ``meta``: JSON-able provenance (source, format, session labels per subject, …).
     """
 
     subjects: tuple[str, ...]
@@ -39,6 +55,11 @@ class ChoiceDataset:
     readout: str = "two_alternative"
     n_odors: int = 2
     meta: dict = dataclasses.field(default_factory=dict)
+    sessions: np.ndarray | None = None
+    ignored: np.ndarray | None = None
+    n_arms: int = 2
+    reward_probs: np.ndarray | None = None
+    covariates: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "subjects", tuple(str(s) for s in self.subjects))
@@ -46,11 +67,26 @@ class ChoiceDataset:
         object.__setattr__(self, "choices", np.asarray(self.choices, np.int32))
         object.__setattr__(self, "rewards", np.asarray(self.rewards, np.float32))
         object.__setattr__(self, "mask", np.asarray(self.mask, bool))
+        shape = self.choices.shape
+        object.__setattr__(self, "sessions", np.zeros(shape, np.int32) if self.sessions is None
+                           else np.asarray(self.sessions, np.int32))
+        object.__setattr__(self, "ignored", np.zeros(shape, bool) if self.ignored is None
+                           else np.asarray(self.ignored, bool))
+        if self.reward_probs is not None:
+            object.__setattr__(self, "reward_probs", np.asarray(self.reward_probs, np.float32))
+        if not isinstance(self.covariates, dict):
+            raise DatasetError(f"field 'covariates' must be a dict, got {type(self.covariates).__name__}")
+        object.__setattr__(self, "covariates", {str(k): np.asarray(v, np.float32) for k, v in self.covariates.items()})
         if not isinstance(self.meta, dict):
             raise DatasetError(f"field 'meta' must be a dict, got {type(self.meta).__name__}")
+        if isinstance(self.n_arms, bool) or not isinstance(self.n_arms, (int, np.integer)) or self.n_arms < 2:
+            raise DatasetError(f"field 'n_arms' must be an integer ≥ 2, got {self.n_arms!r}")
+        object.__setattr__(self, "n_arms", int(self.n_arms))
         self.validate()
-        for name in ("odors", "choices", "rewards", "mask"):  # validated: later in-place edits are refused
-            getattr(self, name).flags.writeable = False
+        arrays = [self.odors, self.choices, self.rewards, self.mask, self.sessions, self.ignored,
+                  *self.covariates.values()] + ([self.reward_probs] if self.reward_probs is not None else [])
+        for a in arrays:  # validated: later in-place edits are refused
+            a.flags.writeable = False
 
     def validate(self) -> None:
         if self.readout not in READOUTS:
@@ -62,15 +98,37 @@ class ChoiceDataset:
             raise DatasetError("no subjects: a choice data set needs at least one subject with one trial")
         if len(set(self.subjects)) != len(self.subjects):
             raise DatasetError("field 'subjects' names a subject twice")
-        for name in ("odors", "rewards", "mask"):
+        for name in ("odors", "rewards", "mask", "sessions", "ignored"):
             if getattr(self, name).shape != shape:
                 raise DatasetError(f"field {name!r} has shape {getattr(self, name).shape}, expected {shape}")
-        empty = [self.subjects[i] for i in np.flatnonzero(~self.mask.any(axis=1))]
+        for name, value in self.covariates.items():
+            if value.shape != shape:
+                raise DatasetError(f"covariate {name!r} has shape {value.shape}, expected {shape}")
+        if self.reward_probs is not None:
+            if self.reward_probs.shape != shape + (self.n_arms,):
+                raise DatasetError(f"field 'reward_probs' has shape {self.reward_probs.shape}, expected "
+                                   f"{shape + (self.n_arms,)} (subjects, trials, arms)")
+            p = self.reward_probs[self.mask]
+            if np.any((p[np.isfinite(p)] < 0) | (p[np.isfinite(p)] > 1)) or np.any(np.isinf(p)):
+                raise DatasetError("field 'reward_probs' must hold probabilities in [0, 1] (NaN where unknown)")
+        if self.readout != "bandit" and self.n_arms != 2:
+            raise DatasetError(f"readout {self.readout!r} has 2 options; n_arms = {self.n_arms} needs readout 'bandit'")
+        if np.any(self.ignored & ~self.mask):
+            raise DatasetError("field 'ignored' marks a padding trial (mask False)")
+        empty = [self.subjects[i] for i in np.flatnonzero(~self.observed.any(axis=1))]
         if empty:
-            raise DatasetError(f"subject {empty[0]!r} has no trials" + (f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""))
+            raise DatasetError(f"subject {empty[0]!r} has no trials with a choice"
+                               + (f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""))
         if not np.all(np.isfinite(self.rewards)):
             raise DatasetError("field 'rewards' holds non-finite values")
-        m = self.mask
+        self._check_sessions()
+        m = self.observed
+        if np.any(self.choices[self.ignored] != IGNORED):
+            raise DatasetError(f"field 'choices' must hold {IGNORED} on ignored trials")
+        if self.readout == "bandit":
+            if np.any((self.choices[m] < 0) | (self.choices[m] >= self.n_arms)):
+                raise DatasetError(f"field 'choices' must hold arms 0 … {self.n_arms - 1} on every trial with a choice")
+            return
         if np.any(~np.isin(self.choices[m], (0, 1))):
             raise DatasetError("field 'choices' must hold 0 or 1 on every trial")
         if np.any(~np.isin(self.rewards[m], (0.0, 1.0))):
@@ -80,6 +138,35 @@ class ChoiceDataset:
                 raise DatasetError(f"field 'odors' must hold odor indices in [0, {self.n_odors}) on every trial")
             if np.any(self.rewards[m] > self.choices[m]):
                 raise DatasetError("field 'rewards': a rejected odor cannot be rewarded")
+
+    def _check_sessions(self) -> None:
+        for s in range(self.n_subjects):
+            sess = self.sessions[s][self.mask[s]]
+            if sess.size and (sess[0] < 0 or np.any(np.diff(sess) < 0)):
+                bad = int(np.flatnonzero(np.diff(sess) < 0)[0]) + 1 if sess[0] >= 0 else 0
+                raise DatasetError(f"field 'sessions' of subject {self.subjects[s]!r} must count 0, 1, … in trial "
+                                   f"order; trial {bad} goes back to session {int(sess[bad])}")
+
+    @property
+    def observed(self) -> np.ndarray:
+        """Trials with a choice, ``(subjects, trials)``: existing and not ignored."""
+        return self.mask & ~self.ignored
+
+    @property
+    def n_options(self) -> int:
+        """Options a choice is made among (2 for the odor readouts)."""
+        return self.n_arms
+
+    @property
+    def n_sessions(self) -> np.ndarray:
+        """Sessions per subject, ``(subjects,)``."""
+        return np.array([int(self.sessions[s][self.mask[s]].max()) + 1 for s in range(self.n_subjects)])
+
+    @property
+    def session_starts(self) -> np.ndarray:
+        """``(subjects, trials)`` bool: the first trial of every session."""
+        prev = np.concatenate([np.full((self.n_subjects, 1), -1), self.sessions[:, :-1]], axis=1)
+        return (self.sessions != prev) & self.mask
 
     @property
     def n_subjects(self) -> int:
@@ -95,8 +182,8 @@ class ChoiceDataset:
     def n_choices(self) -> np.ndarray:
         """Decisions that completed a trial per subject, ``(subjects,)``: accepts (accept
         readout) or every choice (two-alternative)."""
-        done = self.choices.astype(bool) if self.readout == "accept" else np.ones_like(self.mask)
-        return (done & self.mask).sum(axis=1)
+        done = self.choices == 1 if self.readout == "accept" else np.ones_like(self.mask)
+        return (done & self.observed).sum(axis=1)
 
     def select(self, indices) -> "ChoiceDataset":
         """The subjects at ``indices`` (ints), in that order."""
@@ -105,7 +192,9 @@ class ChoiceDataset:
             raise DatasetError(f"select: subject indices must lie in [0, {self.n_subjects}), got {idx.tolist()}")
         return dataclasses.replace(
             self, subjects=tuple(self.subjects[i] for i in idx), odors=self.odors[idx], choices=self.choices[idx],
-            rewards=self.rewards[idx], mask=self.mask[idx],
+            rewards=self.rewards[idx], mask=self.mask[idx], sessions=self.sessions[idx], ignored=self.ignored[idx],
+            reward_probs=None if self.reward_probs is None else self.reward_probs[idx],
+            covariates={k: v[idx] for k, v in self.covariates.items()},
         )
 
     def split_session(self, fraction: float) -> tuple["ChoiceDataset", "ChoiceDataset"]:
@@ -119,7 +208,7 @@ class ChoiceDataset:
         heads, tails = [], []
         for s in range(self.n_subjects):
             m = self.mask[s]
-            done = (self.choices[s].astype(bool) if self.readout == "accept" else np.ones_like(m)) & m
+            done = (self.choices[s] == 1 if self.readout == "accept" else np.ones_like(m)) & self.observed[s]
             n_head = int(np.floor(fraction * done.sum()))
             if n_head < 1 or n_head >= done.sum():
                 raise DatasetError(f"split_session: subject {self.subjects[s]!r} has {done.sum()} trials, too few to split at {fraction}")
@@ -128,12 +217,29 @@ class ChoiceDataset:
             heads.append(slice(0, cut))
             tails.append(slice(cut, last))
 
-        def part(slices):
-            pick = lambda a: [a[s][sl] for s, sl in enumerate(slices)]  # noqa: E731
-            return _stack(self.subjects, pick(self.odors), pick(self.choices), pick(self.rewards), self.readout,
-                          dict(self.meta))
+        return self.trials(heads), self.trials(tails)
 
-        return part(heads), part(tails)
+    def trials(self, slices) -> "ChoiceDataset":
+        """Per subject, the trials ``slices[s]`` (a slice or index array), every per-trial
+        field cut alike and re-padded; sessions renumbered from 0 within each part."""
+        pick = lambda a: [a[s][sl] for s, sl in enumerate(slices)]  # noqa: E731
+        sessions = [x - x.min() if x.size else x for x in pick(self.sessions)]
+        return _stack(self.subjects, pick(self.odors), pick(self.choices), pick(self.rewards), self.readout,
+                      dict(self.meta), sessions=sessions, ignored=pick(self.ignored), n_arms=self.n_arms,
+                      reward_probs=None if self.reward_probs is None else pick(self.reward_probs),
+                      covariates={k: pick(v) for k, v in self.covariates.items()})
+
+    def to_table(self):
+        """The tidy table (pandas) :func:`~plastinfer.data.load_choice_table` reads back."""
+        from ._table import to_table
+
+        return to_table(self)
+
+    def save_table(self, path: str | Path, *, force: bool = False) -> Path:
+        """:meth:`to_table` as a CSV or Parquet file (by suffix); see :func:`~plastinfer.data.save_table`."""
+        from ._table import save_table
+
+        return save_table(self, path, force=force)
 
     def to_csv(self, path: str | Path, *, force: bool = False) -> None:
         """Write the tidy table :func:`load_choice_csv` reads (one row per presentation)."""
@@ -150,12 +256,24 @@ class ChoiceDataset:
         atomic_write(path, lambda fh: fh.write(("\n".join(lines) + "\n").encode()))
 
 
-def _stack(subjects, odors, choices, rewards, readout, meta) -> ChoiceDataset:
+def _stack(subjects, odors, choices, rewards, readout, meta, *, sessions=None, ignored=None, n_arms=2,
+           reward_probs=None, covariates=None) -> ChoiceDataset:
+    """Per-subject sequences → a padded :class:`ChoiceDataset` (padding: choice 0, not a trial)."""
     n = max(len(c) for c in choices)
-    pad = lambda seqs, fill: np.array([np.pad(np.asarray(s, float), (0, n - len(s)), constant_values=fill) for s in seqs])  # noqa: E731
+
+    def pad(seqs, fill):
+        return np.array([np.pad(np.asarray(s, float), [(0, n - len(s))] + [(0, 0)] * (np.ndim(s) - 1),
+                                constant_values=fill) for s in seqs])
+
     mask = np.array([np.arange(n) < len(c) for c in choices])
-    return ChoiceDataset(tuple(subjects), pad(odors, -1).astype(int), pad(choices, 0).astype(int),
-                         pad(rewards, 0), mask, readout, 2, meta)
+    ign = None if ignored is None else pad(ignored, 0).astype(bool)
+    ch = pad(choices, 0).astype(int)
+    if ign is not None:
+        ch[ign] = IGNORED
+    return ChoiceDataset(tuple(subjects), pad(odors, -1).astype(int), ch, pad(rewards, 0), mask, readout, 2, meta,
+                         sessions=None if sessions is None else pad(sessions, 0).astype(int), ignored=ign,
+                         n_arms=n_arms, reward_probs=None if reward_probs is None else pad(reward_probs, np.nan),
+                         covariates={k: pad(v, np.nan) for k, v in (covariates or {}).items()})
 
 
 def _loadmat(path: Path, variable: str) -> np.ndarray:

@@ -30,9 +30,9 @@ def choice_inputs(data: ChoiceDataset, circuit: ChoiceCircuit, key: jax.Array) -
     return ChoiceInput(
         odor=jnp.asarray(np.maximum(data.odors, 0), jnp.int32),
         noise=noise,
-        choice=jnp.asarray(data.choices, jnp.float32),
+        choice=jnp.asarray(np.maximum(data.choices, 0), jnp.float32),
         reward=jnp.asarray(data.rewards, jnp.float32),
-        valid=jnp.asarray(data.mask),
+        valid=jnp.asarray(data.observed),  # ignored trials: no update, no likelihood
         u=jnp.zeros((s, t, 1 + circuit.n_odors), jnp.float32),
     )
 

@@ -92,7 +92,7 @@ class Choices(eqx.Module):
     @classmethod
     def from_dataset(cls, circuit, data: ChoiceDataset, key: Array) -> "Choices":
         inputs = choice_inputs(data, circuit, key)
-        return cls(inputs, jnp.asarray(data.choices, jnp.float32), jnp.asarray(data.mask, bool))
+        return cls(inputs, jnp.asarray(np.maximum(data.choices, 0), jnp.float32), jnp.asarray(data.observed, bool))
 
 
 class ChoiceProblem(AbstractProblem):
@@ -390,8 +390,8 @@ def evaluate_choices(
     null = _replay(circuit, _NoPlasticity(), w0, inputs)
     true = _replay(circuit, truth, w0, inputs) if truth is not None else None
 
-    mask = np.asarray(data.mask)
-    choices = np.asarray(data.choices)
+    mask = np.asarray(data.observed)
+    choices = np.maximum(np.asarray(data.choices), 0)
     p_m = np.asarray(jax.nn.sigmoid(rec.logit))
     p_0 = np.asarray(jax.nn.sigmoid(null.logit))
     done = (choices.astype(bool) if data.readout == "accept" else np.ones_like(mask)) & mask
