@@ -8,12 +8,14 @@ everything else is private. See the README for a tour.
   :func:`parse_equation`, specs (:func:`rule_from_spec`, :func:`rule_to_spec`).
 - **circuits** — plastic networks in discrete time: :class:`PlasticLayer`,
   :class:`ChoiceCircuit`, :class:`LateralNetwork`, :class:`LIFNeuron`; :func:`rollout`.
-- **data** — :class:`Dataset`, :class:`ChoiceDataset`, loaders, simulators,
+- **data** — :class:`Dataset`, :class:`ChoiceDataset` (subjects, sessions, ignored trials),
+  loaders (tidy CSV / Parquet tables with a column map, NWB, fly folders), simulators,
   :class:`ActivityGenerator`.
 - **objectives** — what a circuit should compute: :class:`FunctionTask`,
   :class:`SpikingTask`.
 - **infer** — the engine :func:`fit` (problems × strategies) and the fitters
-  :func:`fit_trajectory`, :func:`fit_choices`, :func:`meta_fit`, :func:`adversarial_fit`.
+  :func:`fit_trajectory`, :func:`fit_choices`, :func:`meta_fit`, :func:`adversarial_fit`;
+  bandit choice models (plasticity and reinforcement-learning baselines) :func:`fit_bandit`.
 - **analysis** — R², deviance, angles, portraits, comparisons.
 - **identify** — which learning rule trained a network (Nayebi et al. 2020).
 - **uncertainty** — how much to believe a fit: :func:`posterior` (Laplace or NUTS),
@@ -28,11 +30,11 @@ from .rules import (AbstractRule, Frozen, GlobalMLPRule, MLPRule, RuleSum, SemiG
                     anti_hebb, hebb, known_rule, oja, parse_equation, rule_from_spec, rule_from_vector, rule_to_spec,
                     rule_vector, vogels_istdp)
 # circuits
-from .circuits import (AbstractCircuit, ChoiceCircuit, InputProtocol, LateralNetwork, LayerInput, LayerState,
+from .circuits import (AbstractCircuit, BanditCircuit, ChoiceCircuit, InputProtocol, LateralNetwork, LayerInput, LayerState,
                        LIFNeuron, PlasticLayer, circuit_from_spec, lif_realisation, rollout, rollouts, simulate_lif)
 # data
-from .data import (ActivityGenerator, ChoiceDataset, Dataset, choice_inputs, covariance_sqrt, load_choice_csv,
-                   load_fly_folders, simulate, simulate_choices)
+from .data import (ActivityGenerator, ChoiceColumns, ChoiceDataset, Dataset, choice_inputs, covariance_sqrt,
+                   load_choice_csv, load_choice_nwb, load_choice_table, load_fly_folders, simulate, simulate_choices)
 # objectives
 from .objectives import FunctionTask, GaussianDatasets, SpikingTask, pc_distance
 # infer: the engine, its problems and strategies, and the fitters
@@ -40,7 +42,10 @@ from .infer import (LBFGS, AbstractProblem, AbstractStrategy, ActivityProblem, A
                     AdversarialProblem, ChoiceFitConfig, ChoiceProblem, EngineResult, Evolution, FitInterrupted,
                     FitResult,
                     FunctionProblem, Gradient, MetaConfig, TrajectoryFitConfig, adversarial_fit, evaluate,
-                    evaluate_choices, evaluate_meta, fit, fit_choices, fit_trajectory, meta_fit, rule_equation)
+                    evaluate_choices, evaluate_meta, fit, fit_choices, fit_trajectory, meta_fit, rule_equation,
+                    BanditProblem, BlockSchedule, ConstantBias, LogisticHistory, PlasticityModel, QLearning,
+                    WinStayLoseShift, baseline_models, fit_bandit, plasticity_model, session_folds, simulate_bandit,
+                    split_within)
 # analysis
 from .analysis import (coefficient_conditioning, compare_rules, comparison_markdown, paired_comparison,
                        percent_deviance_explained, r2_score, rule_angle)
@@ -63,10 +68,11 @@ __all__ = [
     "oja", "hebb", "anti_hebb", "vogels_istdp", "known_rule", "parse_equation", "rule_from_spec", "rule_to_spec",
     "rule_vector", "rule_from_vector",
     # circuits
-    "AbstractCircuit", "PlasticLayer", "LayerState", "LayerInput", "ChoiceCircuit", "LateralNetwork", "LIFNeuron",
+    "AbstractCircuit", "BanditCircuit", "PlasticLayer", "LayerState", "LayerInput", "ChoiceCircuit", "LateralNetwork", "LIFNeuron",
     "InputProtocol", "lif_realisation", "simulate_lif", "rollout", "rollouts", "circuit_from_spec",
     # data
     "Dataset", "ChoiceDataset", "simulate", "simulate_choices", "load_fly_folders", "load_choice_csv", "choice_inputs",
+    "load_choice_table", "load_choice_nwb", "ChoiceColumns",
     "ActivityGenerator", "covariance_sqrt",
     # objectives
     "FunctionTask", "GaussianDatasets", "SpikingTask", "pc_distance",
@@ -75,6 +81,9 @@ __all__ = [
     "FunctionProblem", "AdversarialProblem", "Gradient", "LBFGS", "Evolution", "Adversarial",
     "TrajectoryFitConfig", "fit_trajectory", "evaluate", "ChoiceFitConfig", "fit_choices", "evaluate_choices",
     "MetaConfig", "meta_fit", "evaluate_meta", "AdversarialConfig", "adversarial_fit", "rule_equation",
+    "BanditProblem", "BlockSchedule", "QLearning", "WinStayLoseShift", "LogisticHistory", "ConstantBias",
+    "PlasticityModel", "baseline_models", "plasticity_model", "fit_bandit", "simulate_bandit", "split_within",
+    "session_folds",
     # analysis
     "r2_score", "percent_deviance_explained", "paired_comparison", "rule_angle", "coefficient_conditioning",
     "compare_rules", "comparison_markdown",

@@ -8,6 +8,10 @@
   :class:`LBFGS`, :class:`Evolution` (any evosax strategy), :class:`Adversarial`.
 - **The engine** :func:`fit` — best-so-far parameters, one divergence policy, one history
   format, checkpoint / resume, callbacks, progress.
+- **Bandit choice models** — :class:`BanditProblem` fits any choice model per subject:
+  the plasticity model (:func:`plasticity_model`) and the reinforcement-learning baselines
+  (:func:`baseline_models`: Q-learning variants, win-stay/lose-shift, logistic history
+  regression, constant bias); :func:`fit_bandit`, :func:`simulate_bandit`, session splits.
 - **Fitters** — thin wrappers that pick a problem and a strategy: :func:`fit_trajectory`,
   :func:`fit_choices`, :func:`meta_fit`, :func:`adversarial_fit`; and their evaluations.
 """
@@ -17,6 +21,10 @@ from ._problem import DIVERGED, AbstractProblem, coefficient_names, coefficient_
 from ._result import FitResult
 from ._strategies import LBFGS, AbstractStrategy, Adversarial, Discriminator, Evolution, Gradient, lazy_rows
 from .adversarial import ActivityGenerator, AdversarialConfig, AdversarialProblem, adversarial_fit, wasserstein_per_time
+from .bandit import (BanditArrays, BanditFit, BanditProblem, BlockSchedule, fit_bandit, session_folds,
+                     session_log_probs, simulate_bandit, split_within, stack_models, unstack_models)
+from .baselines import (AbstractChoiceModel, ConstantBias, LogisticHistory, PlasticityModel, QLearning, Readout,
+                        WinStayLoseShift, bandit_terms, baseline_models, plasticity_model)
 from .behavior import (ChoiceFitConfig, ChoiceProblem, Choices, choice_problem, evaluate_choices, fit_choices,
                        stack_rules, unstack_rules)
 from .meta import FunctionProblem, MetaConfig, evaluate_meta, meta_fit
@@ -31,4 +39,8 @@ __all__ = ["fit", "EngineResult", "FitInterrupted", "FitResult", "DIVERGED", "Ab
            "ChoiceFitConfig", "fit_choices", "choice_problem", "activity_problem", "evaluate_choices", "stack_rules",
            "unstack_rules",
            "MetaConfig", "meta_fit", "evaluate_meta",
+           "BanditProblem", "BanditArrays", "BanditFit", "BlockSchedule", "fit_bandit", "simulate_bandit",
+           "session_log_probs", "split_within", "session_folds", "stack_models", "unstack_models",
+           "AbstractChoiceModel", "QLearning", "WinStayLoseShift", "LogisticHistory", "ConstantBias", "PlasticityModel",
+           "Readout", "bandit_terms", "baseline_models", "plasticity_model",
            "ActivityGenerator", "AdversarialConfig", "adversarial_fit", "wasserstein_per_time"]

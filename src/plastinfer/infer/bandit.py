@@ -16,7 +16,6 @@ leading subject axis; the loss is the mean negative log-likelihood over all scor
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Sequence
 
 import equinox as eqx

@@ -29,7 +29,7 @@ Models (``n_arms`` options; the side bias :math:`b_a` has :math:`b_0 = 0`; the c
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, Sequence
 
 import equinox as eqx
 import jax
@@ -316,6 +316,31 @@ class PlasticityModel(AbstractChoiceModel):
     def describe(self):
         coefs = self.rule.coefficients() if hasattr(self.rule, "coefficients") else {}
         return {**{f"θ[{k}]": float(v) for k, v in coefs.items()}, **self.readout.describe()}
+
+
+def bandit_terms(order: int = 2) -> list[str]:
+    """Taylor terms in ``(y, w, r)`` for a bandit rule: ``y`` (chosen or not) and ``r`` (a
+    0/1 reward) enter at most linearly — their squares repeat them — and the total degree is
+    at most ``order``. ``order=2``: 1, r, w, w·r, w², y, y·r, y·w (8 terms)."""
+    out = []
+    for a in (0, 1):
+        for b in range(order + 1):
+            for c in (0, 1):
+                if a + b + c <= order:
+                    out.append(f"y{a}w{b}r{c}")
+    return out
+
+
+def plasticity_model(n_arms: int = 2, order: int = 2, *, terms: Sequence[str] | None = None, side_bias: bool = True,
+                     choice_kernel: bool = False, label: str | None = None) -> "PlasticityModel":
+    """A :class:`PlasticityModel` with a zero Taylor rule over ``terms`` (default
+    :func:`bandit_terms`), ready to fit."""
+    from ..rules import Taylor
+
+    active = list(terms) if terms is not None else bandit_terms(order)
+    rule = Taylor.zeros(("y", "w", "r"), order=max(order, 1), active=active)
+    return PlasticityModel.make(rule, n_arms, side_bias=side_bias, choice_kernel=choice_kernel,
+                                label=label or f"plasticity_{len(active)}")
 
 
 def baseline_models(n_arms: int = 2, n_back: int = 5) -> dict[str, AbstractChoiceModel]:
