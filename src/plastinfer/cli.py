@@ -63,6 +63,27 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0, help="nuts: random seed")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    c = sub.add_parser("compare", help="fit plasticity rules and reinforcement-learning baselines to choice data, "
+                                       "per subject, and compare them on held-out choices")
+    c.add_argument("--data", type=Path, nargs="+", required=True,
+                   help="tidy tables (.csv/.parquet), NWB files (one session each), folders of them, or a folder of "
+                        "fly folders")
+    c.add_argument("-o", "--output", type=Path, required=True, help="folder to write")
+    c.add_argument("--columns", help="column map: a preset (tidy, aind-foraging, ibl), a JSON object or a .json file")
+    c.add_argument("--readout", choices=["bandit", "two_alternative"], help="default: bandit (fly folders: two_alternative)")
+    c.add_argument("--n-arms", type=int, help="arms per trial (default: from the data)")
+    c.add_argument("--models", help="comma-separated model names (default: every baseline and 'plasticity')")
+    c.add_argument("--split", default="within:0.8",
+                   help="held-out trials: within:F (each subject's last 1−F of trials) or sessions:K (leave-sessions-"
+                        "out, K folds); default within:0.8")
+    c.add_argument("--sessions", choices=["reset", "carry"], default="reset",
+                   help="model state at a session start: reset (default) or carried over")
+    c.add_argument("--starts", type=int, default=3, help="starts per model (the best per subject is kept)")
+    c.add_argument("--steps", type=int, default=150, help="L-BFGS iterations per start")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--force", action="store_true", help="replace an existing comparison folder")
+    c.add_argument("--quiet", action="store_true", help="no progress")
+
     d = sub.add_parser("demo", help="simulate Oja data, fit a Taylor rule to it, print the equation")
     d.add_argument("-o", "--output", type=Path, default=Path("plastinfer-demo"), help="run folder (default ./plastinfer-demo)")
     d.add_argument("--force", action="store_true", help="replace an existing demo folder")
@@ -151,6 +172,17 @@ def _cmd_posterior(args) -> int:
     return 0
 
 
+def _cmd_compare(args) -> int:
+    from .runs import print_compare, run_compare
+
+    comp, figures = run_compare(args.data, args.output, columns=args.columns, readout=args.readout,
+                                n_arms=args.n_arms, models=args.models, split=args.split, sessions=args.sessions,
+                                starts=args.starts, steps=args.steps, seed=args.seed, force=args.force,
+                                progress=not args.quiet)
+    print_compare(comp, figures, args.output)
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -201,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:  # usage errors (already printed) and --help
         return int(stop.code or 0)
     handlers = {"simulate": _cmd_simulate, "fit": _cmd_fit, "demo": _cmd_demo, "reproduce": _cmd_reproduce,
-                "posterior": _cmd_posterior}
+                "posterior": _cmd_posterior, "compare": _cmd_compare}
     try:
         return handlers[args.command](args)
     except (PlastinferInputError, FileExistsError) as err:

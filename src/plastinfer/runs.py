@@ -395,14 +395,18 @@ def _load_choices(path: Path, readout: str):
     path = Path(path)
     if not path.exists():
         raise PlastinferInputError(f"{path}: no such data file or folder")
-    if path.is_dir():
+    if path.is_dir() and any(path.rglob("choice_order.mat")):
         return load_fly_folders(path)
+    if path.is_dir() or path.suffix.lower() in (".nwb", ".parquet", ".pq"):
+        from .data import load_choice_data
+
+        return load_choice_data(path, readout=readout)
     if path.suffix.lower() == ".csv":
         return load_choice_csv(path, readout=readout)
     if path.suffix.lower() == ".mat":
         return load_xyr_mat(path)
-    raise PlastinferInputError(f"{path}: choice data must be a tidy .csv table, an X/Y/R .mat file or a folder of "
-                               "per-fly folders")
+    raise PlastinferInputError(f"{path}: choice data must be a tidy .csv / .parquet table, an NWB file, an X/Y/R .mat "
+                               "file, or a folder of per-fly folders, tables or NWB files")
 
 
 def _fit_inputs(cfg: dict, data_path: Path, epochs: int | None = None):
@@ -663,3 +667,79 @@ def print_fit(result, figures, out: Path) -> None:
     for note in m.get("warnings", []):
         print(f"warning: {note}")
     print(f"run folder: {out}  (figures: {', '.join(p.name for p in figures)})")
+
+
+def parse_columns(text: str | None):
+    """``--columns``: a preset name, a JSON object, or a ``.json`` file holding one."""
+    if text is None:
+        return None
+    t = text.strip()
+    if t.startswith("{"):
+        try:
+            value = json.loads(t)
+        except json.JSONDecodeError as err:
+            raise PlastinferInputError(f"--columns: not a JSON object ({err.msg} at character {err.pos})") from None
+        if not isinstance(value, dict):
+            raise PlastinferInputError("--columns: expected a JSON object of field → column name")
+        return value
+    if t.lower().endswith(".json"):
+        path = Path(t)
+        if not path.is_file():
+            raise PlastinferInputError(f"{path}: no such column-map file")
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise PlastinferInputError(f"{path}: not a JSON column map ({type(err).__name__})") from None
+        if not isinstance(value, dict):
+            raise PlastinferInputError(f"{path}: expected a JSON object of field → column name")
+        return value
+    return t
+
+
+def run_compare(data_paths: list[Path], out: Path, *, columns: str | None = None, readout: str | None = None,
+                n_arms: int | None = None, models: str | None = None, split: str = "within:0.8",
+                sessions: str = "reset", starts: int = 3, steps: int = 150, seed: int = 0, force: bool = False,
+                progress: bool = True):
+    """``plastinfer compare``: every option and the data are checked before anything is written;
+    the comparison is written into ``out`` (a run folder) atomically. Returns
+    ``(comparison, figures)``."""
+    from .data import ChoiceColumns, load_choice_data
+    from .infer.compare import compare_models, model_registry, parse_split
+
+    parse_split(split)
+    names = None
+    if models is not None:
+        names = [m.strip() for m in models.split(",") if m.strip()]
+        known = model_registry(2)
+        unknown = [m for m in names if m not in known]
+        if not names or unknown:
+            raise PlastinferInputError(f"--models: unknown model(s) {unknown or [models]}; known: {sorted(known)}")
+    for name, v in (("--starts", starts), ("--steps", steps)):
+        if v < 1:
+            raise PlastinferInputError(f"{name} must be ≥ 1, got {v}")
+    if n_arms is not None and n_arms < 2:
+        raise PlastinferInputError(f"--n-arms must be ≥ 2, got {n_arms}")
+    cols = parse_columns(columns)
+    if cols is not None:
+        ChoiceColumns.from_mapping(cols)
+    folder = RunFolder(out, force=force, inputs=tuple(data_paths))
+    data = load_choice_data(data_paths, columns=cols, readout=readout, n_arms=n_arms)
+    if progress:
+        print(f"[compare] {data.n_subjects} subjects, {int(data.observed.sum())} trials with a choice "
+              f"({int(data.ignored.sum())} ignored), {data.n_arms} arms; sessions per subject "
+              f"{int(data.n_sessions.min())}–{int(data.n_sessions.max())}", flush=True)
+    comp = compare_models(names, data, split=split, sessions=sessions, n_starts=starts, steps=steps,
+                          key=jax.random.PRNGKey(seed), progress=progress)
+    with folder as stage:
+        figures = comp.save(stage)
+        write_json(stage / "data.json", {"sources": [str(p) for p in data_paths], "subjects": list(data.subjects),
+                                         "trials": int(data.observed.sum()), "ignored": int(data.ignored.sum()),
+                                         "n_arms": data.n_arms, "meta": data.meta})
+    return comp, [Path(out) / f.name for f in figures]
+
+
+def print_compare(comp, figures, out: Path) -> None:
+    print(comp.markdown())
+    if comp.verdict is not None:
+        print(comp.verdict["statement"])
+    print(f"per-subject table, parameters and figures in {out}/ ({', '.join(f.name for f in figures)})")

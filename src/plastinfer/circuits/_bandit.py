@@ -49,11 +49,14 @@ class BanditRecord(NamedTuple):
 
 class BanditCircuit(AbstractCircuit):
     """``n_arms`` action values updated by a plasticity rule, :math:`w ← w + η\\,Δw` on trials
-    with a choice. ``init_value``: every value at the start of a session."""
+    with a choice (clipped to ``± w_max``). ``init_value``: every value at the start of a session."""
 
     n_arms: int = eqx.field(static=True, default=2)
     eta: float = eqx.field(static=True, default=1.0)
     init_value: float = eqx.field(static=True, default=0.0)
+    #: values are clipped to ± this: a rule that blows up gives large but finite log-odds (a
+    #: finite, large loss the optimiser backs away from), never NaN
+    w_max: float = eqx.field(static=True, default=1e3)
 
     def __check_init__(self):
         if isinstance(self.n_arms, bool) or not isinstance(self.n_arms, int) or self.n_arms < 2:
@@ -79,5 +82,5 @@ class BanditCircuit(AbstractCircuit):
         x = jnp.ones((1, 1), jnp.float32)  # one sample (K = 1), one presynaptic unit
         y = jax.nn.one_hot(inputs.choice, self.n_arms, dtype=jnp.float32)[None]
         dw = self.eta * rule.delta(x, y, w, jnp.asarray(inputs.reward, jnp.float32).reshape(1))
-        new = jnp.where(inputs.valid, w + dw, w)
+        new = jnp.where(inputs.valid, jnp.clip(jnp.nan_to_num(w + dw), -self.w_max, self.w_max), w)
         return BanditState(new), BanditRecord(w[:, 0], new if record_weights else None)

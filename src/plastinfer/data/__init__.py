@@ -2,7 +2,7 @@
 
 from ._choice import IGNORED, ChoiceDataset, load_choice_csv, load_fly_folder, load_fly_folders, load_xyr_mat
 from ._nwb import load_choice_nwb
-from ._table import PRESETS, ChoiceColumns, load_choice_table, save_table, to_table
+from ._table import PRESETS, ChoiceColumns, load_choice_data, load_choice_table, save_table, to_table
 from ._choice_sim import choice_inputs, closed_loop_inputs, simulate_choices
 from ._dataset import Dataset
 from ._generator import ActivityGenerator, covariance_sqrt
@@ -15,6 +15,7 @@ __all__ = [
     "ChoiceDataset",
     "load_choice_csv",
     "load_choice_table",
+    "load_choice_data",
     "load_choice_nwb",
     "ChoiceColumns",
     "PRESETS",

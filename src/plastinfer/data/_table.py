@@ -540,3 +540,33 @@ def save_table(data: ChoiceDataset, path: str | Path, *, force: bool = False) ->
         df.to_parquet(buf, index=False)
         atomic_write(path, lambda fh: fh.write(buf.getvalue()))
     return path
+
+
+def load_choice_data(paths, *, columns: dict | str | ChoiceColumns | None = None, readout: str | None = None,
+                     n_arms: int | None = None) -> ChoiceDataset:
+    """Choice data from whatever a lab has: tidy tables (``.csv``, ``.parquet``), NWB files
+    (``.nwb``), folders of either, or a folder of fly folders (``choice_order.mat``, Rajagopalan
+    et al. 2023). ``readout`` defaults to ``"bandit"`` (``"two_alternative"`` for fly folders);
+    ``columns`` / ``n_arms`` as in :func:`load_choice_table`."""
+    from ._choice import load_fly_folders
+    from ._nwb import load_choice_nwb
+
+    items = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if not items:
+        raise DatasetError("no data given")
+    flies = [Path(p) for p in items if Path(p).is_dir() and any(Path(p).rglob("choice_order.mat"))]
+    if flies:
+        if len(items) > 1:
+            raise DatasetError(f"{flies[0]}: a folder of fly folders is read alone, not with other data")
+        data = load_fly_folders(flies[0])
+        if readout not in (None, "two_alternative"):
+            raise DatasetError(f"{flies[0]}: fly folders hold two-alternative choices, not readout {readout!r}")
+        return data
+    files = table_files(items, suffixes=TABLE_SUFFIXES + (".nwb",))
+    kinds = {f.suffix.lower() == ".nwb" for f in files}
+    if len(kinds) > 1:
+        raise DatasetError("mixing NWB files and tables in one data set is not supported; convert one to the other")
+    readout = readout or "bandit"
+    if kinds == {True}:
+        return load_choice_nwb(files, columns=columns, readout=readout, n_arms=n_arms)
+    return load_choice_table(files, columns=columns, readout=readout, n_arms=n_arms)

@@ -202,8 +202,8 @@ def fit_bandit(model: AbstractChoiceModel, data: ChoiceDataset, *, sessions: str
 
     ``train`` / ``validation``: ``(S, T)`` masks of the trials that score (default: every trial
     with a choice / none); the state runs over all trials with a choice either way.
-    ``n_starts``: the given model plus ``n_starts − 1`` perturbed starts (parameters + N(0, 1)
-    in their unconstrained form), each fitted by the engine's L-BFGS for ``steps`` iterations
+    ``n_starts``: the given model plus ``n_starts − 1`` perturbed starts
+    (:meth:`~plastinfer.infer.AbstractChoiceModel.perturb`, a different one per subject), each fitted by the engine's L-BFGS for ``steps`` iterations
     (all subjects in one program); each subject keeps its best start on the training trials,
     never worse than the given model.
     """
@@ -236,8 +236,8 @@ def fit_bandit(model: AbstractChoiceModel, data: ChoiceDataset, *, sessions: str
     won = np.zeros(data.n_subjects, int)
     keys = jax.random.split(key, n_starts)
     for k in range(n_starts):
-        start = params0 if k == 0 else jax.tree_util.tree_map(
-            lambda a, kk=keys[k]: a + jax.random.normal(kk, a.shape, a.dtype), params0)
+        start = params0 if k == 0 else stack_models(
+            [model.perturb(kk) for kk in jax.random.split(keys[k], data.n_subjects)])[0]
         res = engine_fit(problem, LBFGS(), start, steps=steps, key=keys[k], chunk=min(25, steps), select="train",
                          patience=2, progress=f"{model.name} start {k + 1}/{n_starts}" if progress else False)
         s = score(res.params)

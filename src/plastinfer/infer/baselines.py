@@ -114,6 +114,15 @@ class AbstractChoiceModel(eqx.Module):
     def name(self) -> str:
         return type(self).__name__
 
+    def perturb(self, key: Array) -> "AbstractChoiceModel":
+        """Another start for a multi-start fit: every learned array plus N(0, 1) noise (in the
+        unconstrained form: rates move on the logit scale)."""
+        params, static = eqx.partition(self, eqx.is_inexact_array)
+        leaves, tree = jax.tree_util.tree_flatten(params)
+        keys = jax.random.split(key, max(len(leaves), 1))
+        leaves = [a + jax.random.normal(k, a.shape, a.dtype) for a, k in zip(leaves, keys)]
+        return eqx.combine(jax.tree_util.tree_unflatten(tree, leaves), static)
+
     def n_free(self) -> int:
         """Free parameters (what AIC / BIC count)."""
         return int(sum(np.size(a) for a in jax.tree_util.tree_leaves(eqx.filter(self, eqx.is_inexact_array))))
@@ -306,6 +315,16 @@ class PlasticityModel(AbstractChoiceModel):
         cs, k = state
         new, _ = self.circuit.step(cs, BanditInput(choice, reward, jnp.ones((), bool)), self.rule)
         return (new, self.readout.update_kernel(k, choice, self.n_arms))
+
+    def perturb(self, key: Array) -> "PlasticityModel":
+        """Another start: rule coefficients plus N(0, 0.1²) noise (larger ones make the values
+        of a 1,000-trial session explode), the readout plus N(0, 1)."""
+        k1, k2 = jax.random.split(key)
+        rule_p, rule_s = eqx.partition(self.rule, eqx.is_inexact_array)
+        rule_p = jax.tree_util.tree_map(lambda a: a + 0.1 * jax.random.normal(k1, a.shape, a.dtype), rule_p)
+        readout = AbstractChoiceModel.perturb(self.readout, k2) if jax.tree_util.tree_leaves(
+            eqx.filter(self.readout, eqx.is_inexact_array)) else self.readout
+        return eqx.tree_at(lambda m: (m.rule, m.readout), self, (eqx.combine(rule_p, rule_s), readout))
 
     def n_free(self) -> int:
         rule_free = int(np.sum(np.asarray(self.rule.mask()))) if hasattr(self.rule, "mask") else int(sum(
