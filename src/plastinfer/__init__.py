@@ -44,8 +44,8 @@ from .infer import (LBFGS, AbstractProblem, AbstractStrategy, ActivityProblem, A
                     FunctionProblem, Gradient, MetaConfig, TrajectoryFitConfig, adversarial_fit, evaluate,
                     evaluate_choices, evaluate_meta, fit, fit_choices, fit_trajectory, meta_fit, rule_equation,
                     BanditProblem, BlockSchedule, ConstantBias, LogisticHistory, PlasticityModel, QLearning,
-                    WinStayLoseShift, baseline_models, fit_bandit, plasticity_model, session_folds, simulate_bandit,
-                    split_within)
+                    WinStayLoseShift, baseline_models, compare_models, fit_bandit, plasticity_model, session_folds,
+                    simulate_bandit, split_within)
 # analysis
 from .analysis import (coefficient_conditioning, compare_rules, comparison_markdown, paired_comparison,
                        percent_deviance_explained, r2_score, rule_angle)
@@ -83,7 +83,7 @@ __all__ = [
     "MetaConfig", "meta_fit", "evaluate_meta", "AdversarialConfig", "adversarial_fit", "rule_equation",
     "BanditProblem", "BlockSchedule", "QLearning", "WinStayLoseShift", "LogisticHistory", "ConstantBias",
     "PlasticityModel", "baseline_models", "plasticity_model", "fit_bandit", "simulate_bandit", "split_within",
-    "session_folds",
+    "session_folds", "compare_models",
     # analysis
     "r2_score", "percent_deviance_explained", "paired_comparison", "rule_angle", "coefficient_conditioning",
     "compare_rules", "comparison_markdown",

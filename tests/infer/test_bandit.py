@@ -66,6 +66,10 @@ def test_plasticity_rule_reproduces_q_learning_exactly():
     rng = np.random.default_rng(1)
     d = _data(rng.integers(0, 2, 80), (rng.random(80) < 0.6).astype(float), np.repeat([0, 1], 40))
     np.testing.assert_allclose(_log_probs(pm, d), _log_probs(q, d), atol=1e-5)
+    # the same mapping, as the comparison's warm start writes it
+    mapped = plasticity_model(2).from_q_learning(q)
+    np.testing.assert_allclose(_log_probs(mapped, d), _log_probs(q, d), atol=1e-5)
+    assert plasticity_model(2, terms=["y1w0r1"]).from_q_learning(q) is None  # cannot express y·w and w
 
 
 def test_ignored_trials_neither_update_nor_score():

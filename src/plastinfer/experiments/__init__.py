@@ -21,13 +21,14 @@ class Experiment:
 
 
 def _registry() -> dict[str, Experiment]:
-    from . import (calibration, confavreux, confavreux_fig3, mehta_behavior, mehta_fig2, mehta_fly, mehta_fly_posterior,
+    from . import (bandit, calibration, confavreux, confavreux_fig3, mehta_behavior, mehta_fig2, mehta_fly, mehta_fly_posterior,
                    nayebi, ramesh)
 
     exps = [mehta_fig2.EXPERIMENT, mehta_behavior.FIG3, mehta_behavior.TABLE1_EXP, mehta_behavior.TABLE2_EXP,
             mehta_fly.EXPERIMENT, confavreux.FIG1, confavreux.FIG2, confavreux_fig3.FIG3,
             ramesh.FIG2, ramesh.FIG3, ramesh.FIG4, nayebi.FIG2, nayebi.FIG3, nayebi.FIG4, nayebi.FIG5,
-            mehta_fly_posterior.EXPERIMENT, calibration.ACTIVITY, calibration.FLIES, calibration.SBC]
+            mehta_fly_posterior.EXPERIMENT, calibration.ACTIVITY, calibration.FLIES, calibration.SBC,
+            bandit.RECOVERY, bandit.FLIES]
     return {e.name: e for e in exps}
 
 

@@ -25,6 +25,7 @@ from .bandit import (BanditArrays, BanditFit, BanditProblem, BlockSchedule, fit_
                      session_log_probs, simulate_bandit, split_within, stack_models, unstack_models)
 from .baselines import (AbstractChoiceModel, ConstantBias, LogisticHistory, PlasticityModel, QLearning, Readout,
                         WinStayLoseShift, bandit_terms, baseline_models, plasticity_model)
+from .compare import DEFAULT_MODELS, ModelComparison, compare_models, model_registry
 from .behavior import (ChoiceFitConfig, ChoiceProblem, Choices, choice_problem, evaluate_choices, fit_choices,
                        stack_rules, unstack_rules)
 from .meta import FunctionProblem, MetaConfig, evaluate_meta, meta_fit
@@ -43,4 +44,5 @@ __all__ = ["fit", "EngineResult", "FitInterrupted", "FitResult", "DIVERGED", "Ab
            "session_log_probs", "split_within", "session_folds", "stack_models", "unstack_models",
            "AbstractChoiceModel", "QLearning", "WinStayLoseShift", "LogisticHistory", "ConstantBias", "PlasticityModel",
            "Readout", "bandit_terms", "baseline_models", "plasticity_model",
+           "compare_models", "ModelComparison", "model_registry", "DEFAULT_MODELS",
            "ActivityGenerator", "AdversarialConfig", "adversarial_fit", "wasserstein_per_time"]

@@ -213,7 +213,9 @@ class Gradient(AbstractStrategy):
 class LBFGS(AbstractStrategy):
     """Full-batch L-BFGS (:func:`optax.lbfgs`, zoom line search): one iteration per step, on
     the problem's loss over all items with a fixed key — the problem must be
-    deterministic (e.g. known or latent initial weights, not resampled ones)."""
+    deterministic (e.g. known or latent initial weights, not resampled ones). A grouped
+    problem that can score one group alone (``group_loss(params_g, g)``) gets one L-BFGS
+    per group, ``vmap``-ed, each with its own line search."""
 
     memory_size: int = 10
 
@@ -221,30 +223,40 @@ class LBFGS(AbstractStrategy):
         if not problem.deterministic:
             raise ConfigError(f"fit: L-BFGS needs a deterministic loss; {type(problem).__name__} draws fresh "
                               "randomness at every step (e.g. resampled initial weights)")
-        if problem.n_groups:
-            raise ConfigError("fit: L-BFGS runs one joint fit; grouped (per-subject) problems need Gradient")
+        if problem.n_groups and not hasattr(problem, "group_loss"):
+            raise ConfigError(f"fit: L-BFGS on a grouped (per-subject) problem needs {type(problem).__name__}."
+                              "group_loss(params_g, g) (one group's loss alone); use Gradient")
 
     def _opt(self):
         return optax.lbfgs(memory_size=self.memory_size)
 
     def init(self, problem, params, key):
         self._check(problem)
+        if problem.n_groups:
+            return jax.vmap(self._opt().init)(params)
         return self._opt().init(params)
 
-    def step(self, problem, params, state, key):
-        fixed = jax.random.PRNGKey(0)
-
-        def value(p):
-            return problem.loss(p, None, fixed)[0]
-
+    def _one(self, value, params, state):
         v, grad = optax.value_and_grad_from_state(value)(params, state=state)
         updates, new_state = self._opt().update(grad, state, params, value=v, grad=grad, value_fn=value)
         new_params = optax.apply_updates(params, updates)
         no_nan = jnp.all(jnp.stack([~jnp.any(jnp.isnan(a)) for a in jax.tree_util.tree_leaves(new_state)
                                     if eqx.is_inexact_array(a)]))  # its initial value slot holds +inf
         ok = _ok(v) & _all_finite(new_params) & no_nan
-        return (_where(ok, new_params, params), _where(ok, new_state, state),
-                {"loss": jnp.where(_ok(v), v, DIVERGED), "rejected": (~ok).astype(jnp.int32)})
+        return (_where(ok, new_params, params), _where(ok, new_state, state), jnp.where(_ok(v), v, DIVERGED),
+                (~ok).astype(jnp.int32))
+
+    def step(self, problem, params, state, key):
+        if problem.n_groups:
+            # one L-BFGS per group, side by side: each group's line search sees its own loss only
+            def one(p, s, g):
+                return self._one(lambda q: problem.group_loss(q, g), p, s)
+
+            params, state, loss, bad = jax.vmap(one)(params, state, jnp.arange(problem.n_groups))
+            return params, state, {"loss": loss, "rejected": jnp.sum(bad)}
+        fixed = jax.random.PRNGKey(0)
+        params, state, loss, bad = self._one(lambda p: problem.loss(p, None, fixed)[0], params, state)
+        return params, state, {"loss": loss, "rejected": bad}
 
 
 # ----------------------------------------------------------------------------- evolution

@@ -76,10 +76,15 @@ def session_log_probs(model: AbstractChoiceModel, choices, rewards, observed, re
 
 
 class BanditProblem(AbstractProblem):
-    """Fit a choice model (one per subject) to bandit choices; see the module docstring.
+    """Fit a choice model to bandit choices; see the module docstring.
+
+    ``per_subject`` (default): one model per subject — a grouped problem (parameters with a
+    leading subject axis, loss ``(S,)``: each subject's mean negative log-likelihood over its
+    scored trials), which L-BFGS fits one subject at a time side by side
+    (:meth:`group_loss`); otherwise one model shared by all subjects (a pooled fit).
     ``score``: ``(S, T)`` the trials in the loss; ``validation``: held-out trials scored by
     :meth:`validation_loss` (continuing the state). ``l1``: penalty on a plasticity rule's
-    coefficients."""
+    coefficients (per scored trial, like the loss)."""
 
     model_static: Any
     data: BanditArrays
@@ -87,10 +92,15 @@ class BanditProblem(AbstractProblem):
     validation: Array | None = None
     l1: float = eqx.field(static=True, default=0.0)
     start: Any = None
+    per_subject: bool = eqx.field(static=True, default=True)
 
     @property
     def deterministic(self) -> bool:
         return True
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.data.choices.shape[0]) if self.per_subject else 0
 
     def model(self, params) -> AbstractChoiceModel:
         return eqx.combine(params, self.model_static)
@@ -98,32 +108,61 @@ class BanditProblem(AbstractProblem):
     def log_probs(self, params) -> Array:
         """``(S, T)`` log-probabilities of every choice (all observed trials)."""
         d = self.data
-        return jax.vmap(lambda p, *a: session_log_probs(self.model(p), *a))(params, d.choices, d.rewards, d.observed,
-                                                                             d.resets)
+        axis = 0 if self.per_subject else None
+        return jax.vmap(lambda p, *a: session_log_probs(self.model(p), *a), in_axes=(axis, 0, 0, 0, 0))(
+            params, d.choices, d.rewards, d.observed, d.resets)
 
-    def _penalty(self, params) -> Array:
+    def _penalty_one(self, p) -> Array:
         if not self.l1:
             return jnp.zeros(())
-        return self.l1 * jnp.sum(jax.vmap(lambda p: rule_l1(getattr(self.model(p), "rule", ())))(params))
+        return self.l1 * rule_l1(getattr(self.model(p), "rule", ()))
 
     def log_likelihood(self, params) -> Array:
         return jnp.where(self.score, self.log_probs(params), 0.0)
 
     def loss(self, params, batch, key):
         lp = self.log_likelihood(params)
-        nll = -jnp.sum(lp) / jnp.maximum(jnp.sum(self.score), 1)
-        return nll + self._penalty(params) / jnp.maximum(jnp.sum(self.score), 1), {"nll": nll}
+        if self.per_subject:
+            n = jnp.maximum(jnp.sum(self.score, axis=1), 1)
+            nll = -jnp.sum(lp, axis=1) / n
+            return nll + jax.vmap(self._penalty_one)(params) / n, {"nll": jnp.mean(nll)}
+        n = jnp.maximum(jnp.sum(self.score), 1)
+        nll = -jnp.sum(lp) / n
+        return nll + self._penalty_one(params) / n, {"nll": nll}
+
+    def group_loss(self, p, g) -> Array:
+        """Subject ``g``'s loss under its own parameters ``p`` alone (what per-subject L-BFGS
+        line-searches on)."""
+        d = self.data
+        take = lambda a: jax.lax.dynamic_index_in_dim(a, g, keepdims=False)  # noqa: E731
+        lp = session_log_probs(self.model(p), take(d.choices), take(d.rewards), take(d.observed), take(d.resets))
+        score = take(self.score)
+        n = jnp.maximum(jnp.sum(score), 1)
+        return (-jnp.sum(jnp.where(score, lp, 0.0)) + self._penalty_one(p)) / n
 
     def validation_loss(self, params):
         if self.validation is None:
             return None
         lp = jnp.where(self.validation, self.log_probs(params), 0.0)
+        if self.per_subject:
+            return -jnp.sum(lp, axis=1) / jnp.maximum(jnp.sum(self.validation, axis=1), 1)
         return -jnp.sum(lp) / jnp.maximum(jnp.sum(self.validation), 1)
 
     def subject_nll(self, params, mask: Array | None = None) -> Array:
         """``(S,)`` summed negative log-likelihood over ``mask`` (default: the scored trials)."""
         m = self.score if mask is None else mask
         return -jnp.sum(jnp.where(m, self.log_probs(params), 0.0), axis=1)
+
+    def subject(self, i: int) -> "BanditProblem":
+        """Subject ``i`` alone, one (not grouped) parameter set: what per-subject posteriors use."""
+        if not 0 <= i < self.data.choices.shape[0]:
+            raise ConfigError(f"subject index {i} out of range for {self.data.choices.shape[0]} subjects")
+        take = lambda a: None if a is None else a[i:i + 1]  # noqa: E731
+        start = self.start
+        if self.per_subject and start is not None:
+            start = jax.tree_util.tree_map(lambda a: a[i], start)
+        data = BanditArrays(*(take(getattr(self.data, f)) for f in ("choices", "rewards", "observed", "resets")))
+        return BanditProblem(self.model_static, data, take(self.score), take(self.validation), self.l1, start, False)
 
 
 _subject_nll = eqx.filter_jit(lambda problem, params, mask: problem.subject_nll(params, mask))
@@ -196,7 +235,7 @@ def _fresh_points(heldout: np.ndarray) -> np.ndarray:
 
 def fit_bandit(model: AbstractChoiceModel, data: ChoiceDataset, *, sessions: str = "reset", train=None,
                validation=None, n_starts: int = 4, steps: int = 200, l1: float = 0.0, key: Array | None = None,
-               progress: bool = False) -> BanditFit:
+               warm: Sequence[AbstractChoiceModel] | None = None, progress: bool = False) -> BanditFit:
     """Fit ``model`` to every subject of ``data`` (a ``"bandit"`` or two-alternative
     :class:`~plastinfer.data.ChoiceDataset`) by maximum likelihood.
 
@@ -205,7 +244,8 @@ def fit_bandit(model: AbstractChoiceModel, data: ChoiceDataset, *, sessions: str
     ``n_starts``: the given model plus ``n_starts − 1`` perturbed starts
     (:meth:`~plastinfer.infer.AbstractChoiceModel.perturb`, a different one per subject), each fitted by the engine's L-BFGS for ``steps`` iterations
     (all subjects in one program); each subject keeps its best start on the training trials,
-    never worse than the given model.
+    never worse than the given model. ``warm``: one more start, one model per subject (e.g. a
+    nested model's fit written in this model's parameters).
     """
     import time
 
@@ -229,15 +269,19 @@ def fit_bandit(model: AbstractChoiceModel, data: ChoiceDataset, *, sessions: str
     train_mask = jnp.asarray(tr)
 
     def score(p):
-        return np.asarray(_subject_nll(problem, p, train_mask)) + np.asarray(
-            jax.vmap(lambda q: problem._penalty(jax.tree_util.tree_map(lambda a: a[None], q)))(p))
+        return np.asarray(_subject_nll(problem, p, train_mask)) + np.asarray(jax.vmap(problem._penalty_one)(p))
 
     best, best_score = params0, score(params0)
     won = np.zeros(data.n_subjects, int)
-    keys = jax.random.split(key, n_starts)
-    for k in range(n_starts):
-        start = params0 if k == 0 else stack_models(
-            [model.perturb(kk) for kk in jax.random.split(keys[k], data.n_subjects)])[0]
+    if warm is not None and len(warm) != data.n_subjects:
+        raise ConfigError(f"fit_bandit: {len(warm)} warm starts for {data.n_subjects} subjects")
+    keys = jax.random.split(key, n_starts + 1)
+    for k in range(n_starts + (warm is not None)):
+        if k == n_starts:
+            start = stack_models(list(warm))[0]
+        else:
+            start = params0 if k == 0 else stack_models(
+                [model.perturb(kk) for kk in jax.random.split(keys[k], data.n_subjects)])[0]
         res = engine_fit(problem, LBFGS(), start, steps=steps, key=keys[k], chunk=min(25, steps), select="train",
                          patience=2, progress=f"{model.name} start {k + 1}/{n_starts}" if progress else False)
         s = score(res.params)

@@ -316,6 +316,32 @@ class PlasticityModel(AbstractChoiceModel):
         new, _ = self.circuit.step(cs, BanditInput(choice, reward, jnp.ones((), bool)), self.rule)
         return (new, self.readout.update_kernel(k, choice, self.n_arms))
 
+    def from_q_learning(self, q: "QLearning") -> "PlasticityModel | None":
+        """This model with the rule and readout that reproduce ``q`` exactly (Q-learning with
+        forgetting is Δw = αβ·y·r − (α − φ)·y·w − φ·w with w = βQ), or ``None`` when this
+        model's terms or readout cannot express it (a warm start for comparisons: the
+        plasticity family then never ends below the Q-learning model it contains)."""
+        alpha, beta = float(_unit(q.alpha_raw)), float(q.beta)
+        phi = float(_unit(q.forget_raw)) if q.forget_raw is not None else 0.0
+        terms = {"y1w0r1": alpha * beta, "y1w1r0": -(alpha - phi), "y0w1r0": -phi}
+        need = [k for k, v in terms.items() if v != 0.0]
+        rule = self.rule
+        if (q.q0 != 0.0 or self.circuit.init_value != 0.0 or self.circuit.eta != 1.0 or not hasattr(rule, "with_terms")
+                or q.n_arms != self.n_arms or (q.readout.kappa is None) != (self.readout.kappa is None)
+                or (q.readout.bias is not None and self.readout.bias is None)):
+            return None
+        names = set(rule.names)
+        active = set(rule.names if rule.active is None else rule.active)
+        if not all(k in names and k in active for k in need):
+            return None
+        zero = {k: 0.0 for k in (rule.names if rule.active is None else rule.active)}
+        rule = rule.with_terms({**zero, **{k: terms[k] for k in need}})
+        bias = self.readout.bias if q.readout.bias is None else q.readout.bias
+        if bias is not None and q.readout.bias is None:
+            bias = jnp.zeros_like(bias)
+        return eqx.tree_at(lambda m: (m.rule, m.readout), self,
+                           (rule, Readout(bias, q.readout.kappa, q.readout.kernel_raw)), is_leaf=lambda x: x is None)
+
     def perturb(self, key: Array) -> "PlasticityModel":
         """Another start: rule coefficients plus N(0, 0.1²) noise (larger ones make the values
         of a 1,000-trial session explode), the readout plus N(0, 1)."""
@@ -350,14 +376,23 @@ def bandit_terms(order: int = 2) -> list[str]:
     return out
 
 
+#: where :func:`plasticity_model` starts: Rescorla–Wagner with α = 0.3, β = 3 written as a rule
+#: (Δw = αβ·y·r − α·y·w). The zero rule is a poor start: every value stays 0, and L-BFGS's first
+#: step from there often lands where the values of a long session explode (flat, clipped).
+RW_START = {"y1w0r1": 0.9, "y1w1r0": -0.3}
+
+
 def plasticity_model(n_arms: int = 2, order: int = 2, *, terms: Sequence[str] | None = None, side_bias: bool = True,
                      choice_kernel: bool = False, label: str | None = None) -> "PlasticityModel":
-    """A :class:`PlasticityModel` with a zero Taylor rule over ``terms`` (default
-    :func:`bandit_terms`), ready to fit."""
+    """A :class:`PlasticityModel` with a Taylor rule over ``terms`` (default
+    :func:`bandit_terms`) starting at :data:`RW_START` (other terms 0), ready to fit."""
     from ..rules import Taylor
 
     active = list(terms) if terms is not None else bandit_terms(order)
     rule = Taylor.zeros(("y", "w", "r"), order=max(order, 1), active=active)
+    start = {k: v for k, v in RW_START.items() if k in active}
+    if start:
+        rule = rule.with_terms(start)
     return PlasticityModel.make(rule, n_arms, side_bias=side_bias, choice_kernel=choice_kernel,
                                 label=label or f"plasticity_{len(active)}")
 

@@ -25,7 +25,7 @@ import numpy as np
 from ..data import ChoiceDataset
 from ..errors import ConfigError
 from .bandit import BanditFit, fit_bandit, session_folds, split_within
-from .baselines import AbstractChoiceModel, ConstantBias, PlasticityModel, baseline_models, plasticity_model
+from .baselines import AbstractChoiceModel, ConstantBias, PlasticityModel, QLearning, baseline_models, plasticity_model
 
 #: a comparison's default models: every baseline and the order-2 plasticity rule (8 terms + side bias)
 DEFAULT_MODELS = ("q_learning", "q_learning_bias", "q_learning_bias_forget", "q_learning_bias_forget_kernel", "wsls",
@@ -118,7 +118,20 @@ class ModelComparison:
         return "\n".join(lines)
 
 
-def _heldout(model, data, split, sessions, n_starts, steps, key) -> dict[str, np.ndarray]:
+def _warm(model, fits: dict[str, BanditFit], models: dict) -> tuple[str, list] | tuple[None, None]:
+    """A plasticity model's warm start from the best-fitting Q-learning model it contains."""
+    if not is_plasticity(model):
+        return None, None
+    best = None
+    for name, f in fits.items():
+        if isinstance(models[name], QLearning):
+            mapped = [model.from_q_learning(q) for q in f.models]
+            if all(m is not None for m in mapped) and (best is None or f.nll.sum() < best[2]):
+                best = (name, mapped, f.nll.sum())
+    return (best[0], best[1]) if best else (None, None)
+
+
+def _heldout(model, data, split, sessions, n_starts, steps, key, warm=None) -> dict[str, np.ndarray]:
     kind, value = split
     folds = [split_within(data, value)] if kind == "within" else session_folds(data, value)
     n = data.n_subjects
@@ -128,8 +141,9 @@ def _heldout(model, data, split, sessions, n_starts, steps, key) -> dict[str, np
         if not ok.all():  # a subject with nothing to train on in this fold keeps its test trials unscored
             test = test & ok[:, None]
             train = np.where(ok[:, None], train, data.observed)
+        w = None if warm is None else warm(train)
         f = fit_bandit(model, data, sessions=sessions, train=train, validation=test, n_starts=n_starts, steps=steps,
-                       key=jax.random.fold_in(key, j))
+                       key=jax.random.fold_in(key, j), warm=w)
         for k in out:
             out[k] = out[k] + f.heldout[k]
     return out
@@ -162,12 +176,24 @@ def compare_models(models: dict[str, AbstractChoiceModel] | list[str] | None, da
     if not any(isinstance(m, ConstantBias) for m in models.values()):
         models["constant_bias"] = registry["constant_bias"]
     key = jax.random.PRNGKey(0) if key is None else key
-    rows, fits = [], {}
-    for i, (name, model) in enumerate(models.items()):
+    rows, fits, warmed = [], {}, {}
+    # Q-learning first: a plasticity family that contains a Q-learning model starts also from its fit
+    order = sorted(models, key=lambda n: is_plasticity(models[n]))
+    for i, name in enumerate(order):
+        model = models[name]
         t = time.perf_counter()
-        k = jax.random.fold_in(key, i)
-        fit = fit_bandit(model, data, sessions=sessions, n_starts=n_starts, steps=steps, key=k)
-        held = _heldout(model, data, kind_value, sessions, n_starts, steps, k)
+        k = jax.random.fold_in(key, list(models).index(name))
+        source, warm = _warm(model, fits, models)
+        fit = fit_bandit(model, data, sessions=sessions, n_starts=n_starts, steps=steps, key=k, warm=warm)
+        if source is not None:
+            warmed[name] = source
+
+            def warm_for(train, src=source, m=model):
+                q = fit_bandit(models[src], data, sessions=sessions, train=train, n_starts=1, steps=steps, key=k)
+                return [m.from_q_learning(x) for x in q.models]
+        else:
+            warm_for = None
+        held = _heldout(model, data, kind_value, sessions, n_starts, steps, k, warm_for)
         fits[name] = fit
         for s, subj in enumerate(data.subjects):
             rows.append({"subject": subj, "model": name, "plasticity": is_plasticity(model), "n_params": fit.n_params,
@@ -220,6 +246,7 @@ def compare_models(models: dict[str, AbstractChoiceModel] | list[str] | None, da
                                  f"median difference {test['median_difference']:+.4f} log-likelihood per trial, "
                                  f"Wilcoxon p = {p:.3g}")}
     settings = {"split": split, "sessions": sessions, "n_starts": n_starts, "steps": steps, "alpha": alpha,
+                "warm_started_from": warmed,
                 "models": list(models), "subjects": list(data.subjects), "n_arms": data.n_arms,
                 "trials": int(data.observed.sum())}
     return ModelComparison(table, scored, verdict, fits, settings, time.perf_counter() - t0)
