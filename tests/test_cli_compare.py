@@ -87,3 +87,13 @@ def test_bad_inputs_exit_2_and_write_nothing(sim_table, tmp_path, capsys):
         assert rc == 2, label
         assert err.startswith("plastinfer: error:") and err.count("\n") == 1 and message in err, (label, err)
         assert not out.exists() and not list(tmp_path.glob(f".{out.name}*")), label
+
+
+def test_sessions_both_fits_every_model_reset_and_carried(sim_table):
+    data, _ = sim_table
+    comp = compare_models(["q_learning"], data, sessions="both", n_starts=1, steps=40, progress=False)
+    assert set(comp.summary.index) == {"q_learning", "q_learning@carry", "constant_bias", "constant_bias@carry"}
+    t = comp.table.set_index(["model", "subject"])
+    assert (t.loc["q_learning@carry", "sessions"] == "carry").all()
+    # the data reset their state at session starts (simulate_bandit's default): reset fits them at least as well
+    assert comp.table.query("model == 'q_learning'").nll.sum() <= comp.table.query("model == 'q_learning@carry'").nll.sum() + 1

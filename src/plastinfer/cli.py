@@ -76,8 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--split", default="within:0.8",
                    help="held-out trials: within:F (each subject's last 1−F of trials) or sessions:K (leave-sessions-"
                         "out, K folds); default within:0.8")
-    c.add_argument("--sessions", choices=["reset", "carry"], default="reset",
-                   help="model state at a session start: reset (default) or carried over")
+    c.add_argument("--sessions", choices=["reset", "carry", "both"], default="reset",
+                   help="model state at a session start: reset (default), carried over, or both (every model "
+                        "fitted and compared both ways)")
     c.add_argument("--starts", type=int, default=3, help="starts per model (the best per subject is kept)")
     c.add_argument("--steps", type=int, default=150, help="L-BFGS iterations per start")
     c.add_argument("--seed", type=int, default=0)

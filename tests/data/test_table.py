@@ -204,6 +204,12 @@ def test_nwb_sessions_load_like_the_same_trials_from_csv(tmp_path):
     np.testing.assert_allclose(nwb.reward_probs, csv.reward_probs, equal_nan=True)
     np.testing.assert_allclose(nwb.covariates["start_time"], csv.covariates["start_time"], equal_nan=True)
     assert nwb.meta["session_labels"]["m1"] == ["2024-01-01", "2024-01-02"]
+    # and a fit gives the same numbers from either file format
+    from plastinfer.infer import QLearning, fit_bandit
+
+    a, b = (fit_bandit(QLearning.make(2, side_bias=True), d, n_starts=1, steps=30) for d in (nwb, csv))
+    np.testing.assert_allclose(a.nll, b.nll, rtol=1e-6)
+    np.testing.assert_allclose(a.parameters().to_numpy(), b.parameters().to_numpy(), rtol=1e-5)
 
 
 def test_unreadable_nwb(tmp_path):

@@ -118,13 +118,14 @@ class ModelComparison:
         return "\n".join(lines)
 
 
-def _warm(model, fits: dict[str, BanditFit], models: dict) -> tuple[str, list] | tuple[None, None]:
-    """A plasticity model's warm start from the best-fitting Q-learning model it contains."""
+def _warm(model, fits: dict[str, BanditFit], models: dict, policies: dict, policy: str):
+    """A plasticity model's warm start from the best-fitting Q-learning model it contains
+    (fitted under the same session policy): ``(source name, per-subject models)``."""
     if not is_plasticity(model):
         return None, None
     best = None
     for name, f in fits.items():
-        if isinstance(models[name], QLearning):
+        if isinstance(models[name], QLearning) and policies[name] == policy:
             mapped = [model.from_q_learning(q) for q in f.models]
             if all(m is not None for m in mapped) and (best is None or f.nll.sum() < best[2]):
                 best = (name, mapped, f.nll.sum())
@@ -155,7 +156,9 @@ def compare_models(models: dict[str, AbstractChoiceModel] | list[str] | None, da
     """Fit every model to every subject of ``data`` and compare them (see the module docstring).
 
     ``models``: a dict name → model, a list of names from :func:`model_registry`, or ``None``
-    (:data:`DEFAULT_MODELS`). The constant-bias null is always added (deviance explained
+    (:data:`DEFAULT_MODELS`). ``sessions``: the model state at a session start — ``"reset"``,
+    ``"carry"``, or ``"both"`` (every model fitted and compared both ways; the carried ones
+    are named ``MODEL@carry``). The constant-bias null is always added (deviance explained
     needs it). ``n_starts`` / ``steps``: per model, as in :func:`~plastinfer.infer.fit_bandit`.
     ``alpha``: the level at which the verdict calls a difference."""
     import pandas as pd
@@ -175,6 +178,13 @@ def compare_models(models: dict[str, AbstractChoiceModel] | list[str] | None, da
     models = dict(models)
     if not any(isinstance(m, ConstantBias) for m in models.values()):
         models["constant_bias"] = registry["constant_bias"]
+    if sessions not in ("reset", "carry", "both"):
+        raise ConfigError(f"sessions must be 'reset', 'carry' or 'both', got {sessions!r}")
+    if sessions == "both":  # every model twice: state reset at session starts, and carried across them
+        models = {**{n: m for n, m in models.items()}, **{f"{n}@carry": m for n, m in models.items()}}
+        policies = {n: ("carry" if n.endswith("@carry") else "reset") for n in models}
+    else:
+        policies = {n: sessions for n in models}
     key = jax.random.PRNGKey(0) if key is None else key
     rows, fits, warmed = [], {}, {}
     # Q-learning first: a plasticity family that contains a Q-learning model starts also from its fit
@@ -183,20 +193,22 @@ def compare_models(models: dict[str, AbstractChoiceModel] | list[str] | None, da
         model = models[name]
         t = time.perf_counter()
         k = jax.random.fold_in(key, list(models).index(name))
-        source, warm = _warm(model, fits, models)
-        fit = fit_bandit(model, data, sessions=sessions, n_starts=n_starts, steps=steps, key=k, warm=warm)
+        policy = policies[name]
+        source, warm = _warm(model, fits, models, policies, policy)
+        fit = fit_bandit(model, data, sessions=policy, n_starts=n_starts, steps=steps, key=k, warm=warm)
         if source is not None:
             warmed[name] = source
 
-            def warm_for(train, src=source, m=model):
-                q = fit_bandit(models[src], data, sessions=sessions, train=train, n_starts=1, steps=steps, key=k)
+            def warm_for(train, src=source, m=model, pol=policy):
+                q = fit_bandit(models[src], data, sessions=pol, train=train, n_starts=1, steps=steps, key=k)
                 return [m.from_q_learning(x) for x in q.models]
         else:
             warm_for = None
-        held = _heldout(model, data, kind_value, sessions, n_starts, steps, k, warm_for)
+        held = _heldout(model, data, kind_value, policy, n_starts, steps, k, warm_for)
         fits[name] = fit
         for s, subj in enumerate(data.subjects):
-            rows.append({"subject": subj, "model": name, "plasticity": is_plasticity(model), "n_params": fit.n_params,
+            rows.append({"subject": subj, "model": name, "sessions": policy, "plasticity": is_plasticity(model),
+                         "n_params": fit.n_params,
                          "n_trials": int(fit.n_trials[s]), "nll": float(fit.nll[s]), "aic": float(fit.aic[s]),
                          "bic": float(fit.bic[s]), "heldout_nll": float(held["nll"][s]),
                          "heldout_nll_fresh": float(held["nll_fresh"][s]), "heldout_trials": int(held["n_trials"][s])})
@@ -205,7 +217,8 @@ def compare_models(models: dict[str, AbstractChoiceModel] | list[str] | None, da
                   f"held-out NLL {held['nll'].sum():.1f} over {int(held['n_trials'].sum())} trials", flush=True)
     table = pd.DataFrame(rows)
     table["heldout_ll_per_trial"] = -table.heldout_nll / table.heldout_trials.clip(lower=1)
-    null_name = next(n for n, m in models.items() if isinstance(m, ConstantBias))
+    null_name = next(n for n, m in models.items() if isinstance(m, ConstantBias) and policies[n] != "carry") \
+        if sessions == "both" else next(n for n, m in models.items() if isinstance(m, ConstantBias))
     null = table[table.model == null_name].set_index("subject").heldout_nll
     table["heldout_deviance_explained"] = 100 * (1 - table.heldout_nll / table.subject.map(null))
 
