@@ -86,11 +86,12 @@ def test_ignored_trials_neither_update_nor_score():
     np.testing.assert_allclose(with_ignored[~ign], plain, atol=1e-6)
 
 
-def test_constant_bias_fit_is_the_closed_form_and_never_worse_than_start():
+@pytest.mark.parametrize("solver", ["joint", "per_subject"])
+def test_constant_bias_fit_is_the_closed_form_and_never_worse_than_start(solver):
     rng = np.random.default_rng(3)
     c = (rng.random((3, 200)) < np.array([[0.2], [0.5], [0.9]])).astype(int)
     d = _data(c, np.zeros_like(c, float))
-    fit = fit_bandit(ConstantBias.make(2), d, n_starts=2, steps=50)
+    fit = fit_bandit(ConstantBias.make(2), d, n_starts=2, steps=50, solver=solver)
     want = np.log(c.mean(1) / (1 - c.mean(1)))
     np.testing.assert_allclose([m.describe()["bias[1]"] for m in fit.models], want, atol=1e-3)
     p = c.mean(1)

@@ -172,6 +172,7 @@ def fit(
     progress: bool | str = True,
     warn_growth: float = 1e3,
     warn_bound: float = 1e4,
+    min_improvement: float = 0.0,
 ) -> EngineResult:
     """Fit ``problem`` with ``strategy`` from ``params0`` for ``steps`` steps.
 
@@ -182,7 +183,9 @@ def fit(
     - ``select``: which score keeps the best parameters — ``"auto"`` (validation loss if the
       problem has one, else the training objective), ``"train"``, ``"validation"`` or
       ``"last"`` (no selection: the last parameters);
-    - ``patience``: stop after this many evaluations without improvement;
+    - ``patience``: stop after this many evaluations without improvement — an improvement
+      (for stopping) is a score below ``best − min_improvement·|best|`` in some group; any
+      lower score still replaces the best parameters;
     - ``callbacks``: each is called after every chunk with a dict (``step``, ``loss``,
       ``best_loss``, ``params``, ``objective`` when evaluated); a ``True`` return stops;
     - ``trace``: extra per-evaluation records, ``name -> f(params)`` (e.g. a weight error
@@ -260,12 +263,13 @@ def fit(
         obj, val = score(p)
         sc = obj if val is None else val
         improved = np.ones(np.shape(sc), bool) if select == "last" else sc < best
+        progressed = improved & (sc < best - min_improvement * np.abs(best))
         if np.any(improved):
             best_params = _select_tree(improved, p, best_params, grouped)
             best = np.where(improved, sc, best)
             best_step = np.where(improved, step, best_step)
         record_score(step, obj, val)
-        return bool(np.any(improved))
+        return bool(np.any(progressed))
 
     if not resumed:
         record_row(0, params0)
