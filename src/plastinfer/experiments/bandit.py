@@ -5,12 +5,15 @@ Q-learning, and which explains real choices better?
   forgetting; per-subject α ~ U(0.2, 0.6), β ~ U(2, 6), φ ~ U(0.05, 0.3), bias ~ N(0, 0.3²))
   and from two planted Taylor plasticity rules Q-learning cannot express — A: a reward term
   common to every arm and reward-gated decay, Δw = 1.0·y·r − 0.3·y·w − 0.5·r − 0.2·w·r; B: a
-  reward-independent Hebbian term and decay, Δw = 1.0·y·r − 0.4·y·w + 0.3·y − 0.1·w
-  (coefficients jittered ±20 % per subject) — fit both families to every subject (Q-learning with bias and forgetting, and
+  reward-independent Hebbian term and decay, Δw = 1.0·y·r − 0.4·y·w + 0.3·y − 0.1·w; C:
+  counterfactual updating, the unchosen arm moves toward 1 − r (coefficients jittered ±20 %
+  per subject) — fit both families to every subject (Q-learning with bias and forgetting, and
   the order-2 plasticity model: 8 terms + side bias) and count which wins per subject — by
   BIC and by held-out log-likelihood (last 20 % of trials, continuation). Full: 15 subjects ×
   2,000 trials (4 sessions, 5 % ignored trials, blocks of 40–80 trials); quick: 15 × 1,000.
-  Target (issue 20): diagonal of the confusion matrix ≥ 0.8.
+  Target (issue 20): diagonal of the confusion matrix ≥ 0.8. Reported with it: how much worse
+  Q-learning's best fit is than the generating rule itself (in-sample NLL per subject), which
+  says whether a rule is distinguishable from Q-learning at all.
 - ``flies-compare``: the 21 real flies (Rajagopalan et al. 2023; two odors offered per
   trial, so a two-armed bandit whose arms are the odors): every default model of
   ``plastinfer compare`` per fly, last 20 % of each fly's trials held out; the verdict of the
@@ -32,7 +35,8 @@ import numpy as np  # noqa: E402
 
 from ..data import load_fly_folders  # noqa: E402
 from ..errors import PlastinferInputError  # noqa: E402
-from ..infer import BlockSchedule, PlasticityModel, QLearning, Readout, simulate_bandit  # noqa: E402
+from ..infer import (BanditArrays, BlockSchedule, PlasticityModel, QLearning, Readout, session_log_probs,  # noqa: E402
+                     simulate_bandit)
 from ..infer.compare import compare_models, model_registry  # noqa: E402
 from ..rules import Taylor  # noqa: E402
 from . import Experiment  # noqa: E402
@@ -45,6 +49,10 @@ PLANTED = {"y1w0r1": 1.0, "y1w1r0": -0.3, "y0w0r1": -0.5, "y0w1r1": -0.2}
 #: planted rule B: a reward-independent Hebbian term (choosing an arm raises its value:
 #: perseveration inside the values) and decay of every value — not expressible by Q-learning
 PLANTED_B = {"y1w0r1": 1.0, "y1w1r0": -0.4, "y1w0r0": 0.3, "y0w1r0": -0.1}
+#: planted rule C: counterfactual (fictive) updating — the chosen arm moves toward r, the
+#: unchosen toward 1 − r, both at rate α = 0.4 and scaled by 3 (Δw = α[3y·r − y·w + (1 − y)(3(1 − r) − w)]
+#: in monomials: 1.2 − 1.2·r − 0.4·w − 1.2·y + 2.4·y·r)
+PLANTED_C = {"y0w0r0": 1.2, "y0w0r1": -1.2, "y0w1r0": -0.4, "y1w0r0": -1.2, "y1w0r1": 2.4}
 SCHEDULE = BlockSchedule(probs=((0.8, 0.2), (0.2, 0.8), (0.4, 0.1), (0.1, 0.4)), length=(40, 80))
 CANDIDATES = ("q_learning_bias_forget", "plasticity")
 DEFAULT_FLIES = Path("../shared/data/rajagopalan-flies")
@@ -96,16 +104,20 @@ def run_recovery(out: Path, quick: bool = False, progress: bool = True) -> dict:
     n_subjects, n_trials = 15, (1000 if quick else 2000)
     rng = np.random.default_rng(0)
     generators = {"q_learning": _q_subjects(rng, n_subjects), "rule A (common r)": _rule_subjects(rng, n_subjects, PLANTED),
-                  "rule B (Hebbian y)": _rule_subjects(rng, n_subjects, PLANTED_B)}
+                  "rule B (Hebbian y)": _rule_subjects(rng, n_subjects, PLANTED_B),
+                  "rule C (counterfactual)": _rule_subjects(rng, n_subjects, PLANTED_C)}
     registry = model_registry(2)
     cands = {c: registry[c] for c in CANDIDATES}
-    conf = {"BIC": np.zeros((3, 2)), "held-out log-likelihood": np.zeros((3, 2))}
+    conf = {"BIC": np.zeros((len(generators), 2)), "held-out log-likelihood": np.zeros((len(generators), 2))}
     per_gen = {}
     for g, (gname, models) in enumerate(generators.items()):
         data = simulate_bandit(jax.random.PRNGKey(10 + g), models, n_subjects=n_subjects, n_trials=n_trials,
                                n_sessions=4, p_ignore=0.05, schedule=SCHEDULE)
         comp = compare_models(dict(cands), data, split="within:0.8", n_starts=3, steps=150,
                               key=jax.random.PRNGKey(g), progress=progress)
+        arrays = BanditArrays.from_dataset(data)
+        truth_nll = np.array([-float(jnp.sum(session_log_probs(m, arrays.choices[i], arrays.rewards[i], arrays.observed[i],
+                                                               arrays.resets[i]))) for i, m in enumerate(models)])
         t = comp.table[comp.table.model.isin(CANDIDATES)]
         bic = t.pivot(index="subject", columns="model", values="bic")[list(CANDIDATES)]
         held = t.pivot(index="subject", columns="model", values="heldout_ll_per_trial")[list(CANDIDATES)]
@@ -119,25 +131,34 @@ def run_recovery(out: Path, quick: bool = False, progress: bool = True) -> dict:
                           "median_heldout_difference_plasticity_minus_q": float(
                               np.median(held.iloc[:, 1] - held.iloc[:, 0])),
                           "reward_rate": float(data.rewards[data.observed].mean()),
+                          # how far Q-learning's best fit is from the generating model, per subject (in-sample
+                          # NLL; ≈ 0 or negative: the data cannot tell them apart)
+                          "median_q_nll_minus_truth_nll": float(np.median(
+                              comp.fits[CANDIDATES[0]].nll - truth_nll)),
+                          "median_plasticity_nll_minus_truth_nll": float(np.median(
+                              comp.fits[CANDIDATES[1]].nll - truth_nll)),
+                          "heldout_catastrophes_plasticity": int(np.sum(held.iloc[:, 1] < -2.0)),
                           "fitted_q_params_median": comp.fits[CANDIDATES[0]].parameters().median().round(3).to_dict()}
     gens = list(generators)
     fig = _confusion_figure(conf, gens, list(CANDIDATES), out / "confusion.png",
                             f"model recovery, {n_subjects} subjects × {n_trials} trials per generating model")
     # correct: Q-learning data → the Q-learning model; either planted rule → the plasticity model
-    diag = {k: [float(v[0, 0]), float(v[1, 1]), float(v[2, 1])] for k, v in conf.items()}
+    diag = {k: [float(v[0, 0])] + [float(v[g, 1]) for g in range(1, len(gens))] for k, v in conf.items()}
     results = {"confusion_bic": conf["BIC"].tolist(), "confusion_heldout": conf["held-out log-likelihood"].tolist(),
                "generators_order": gens, "correct_bic": diag["BIC"], "correct_heldout": diag["held-out log-likelihood"],
                "target_diagonal": 0.8,
-               "target_met_bic_q_vs_rule_b": bool(min(diag["BIC"][0], diag["BIC"][2]) >= 0.8),
-               "target_met_bic_q_vs_rule_a": bool(min(diag["BIC"][0], diag["BIC"][1]) >= 0.8),
+               "target_met_bic": {g: bool(min(diag["BIC"][0], diag["BIC"][i]) >= 0.8) for i, g in enumerate(gens) if i},
                "generators": per_gen, "candidates": list(CANDIDATES), "subjects": n_subjects, "trials": n_trials,
-               "planted_rule_a": PLANTED, "planted_rule_b": PLANTED_B}
+               "planted_rule_a": PLANTED, "planted_rule_b": PLANTED_B, "planted_rule_c": PLANTED_C}
     h = "held-out log-likelihood"
     print(side_by_side([
         ("Q-learning data → Q-learning wins (BIC / held-out)", f"{diag['BIC'][0]:.2f} / {diag[h][0]:.2f}",
          "≥ 0.8 (issue 20)"),
         ("rule A data → plasticity wins (BIC / held-out)", f"{diag['BIC'][1]:.2f} / {diag[h][1]:.2f}", "≥ 0.8 (issue 20)"),
         ("rule B data → plasticity wins (BIC / held-out)", f"{diag['BIC'][2]:.2f} / {diag[h][2]:.2f}", "≥ 0.8 (issue 20)"),
+        ("rule C data → plasticity wins (BIC / held-out)", f"{diag['BIC'][3]:.2f} / {diag[h][3]:.2f}", "≥ 0.8 (issue 20)"),
+        ("median NLL of Q fit − truth (A / B / C)", " / ".join(
+            f"{per_gen[g]['median_q_nll_minus_truth_nll']:+.1f}" for g in gens[1:]), "> 0: Q cannot mimic the rule"),
     ], f"bandit-recovery ({n_subjects} subjects × {n_trials} trials per generator)"))
     return finish(out, "bandit-recovery", results, {"quick": quick, "schedule": str(SCHEDULE), "starts": 3,
                                                    "steps": 150, "split": "within:0.8"}, t0, [fig])
