@@ -97,3 +97,35 @@ def test_sessions_both_fits_every_model_reset_and_carried(sim_table):
     assert (t.loc["q_learning@carry", "sessions"] == "carry").all()
     # the data reset their state at session starts (simulate_bandit's default): reset fits them at least as well
     assert comp.table.query("model == 'q_learning'").nll.sum() <= comp.table.query("model == 'q_learning@carry'").nll.sum() + 1
+
+
+def test_fit_reads_a_folder_of_nwb_sessions(tmp_path):
+    """``plastinfer fit CONFIG --data FOLDER`` with one NWB file per session (tidy column names)."""
+    import datetime
+
+    import tomli_w
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.file import Subject
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "nwb"
+    folder.mkdir()
+    for k, subject in enumerate(("f1", "f2")):
+        nwb = NWBFile(session_description="two odors", identifier=f"{subject}-s1", session_id="s1",
+                      session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+                      subject=Subject(subject_id=subject, species="Drosophila melanogaster"))
+        nwb.add_trial_column("choice", "chosen odor, 0 or 1")
+        nwb.add_trial_column("reward", "1 if rewarded")
+        for t in range(40):
+            c = int(rng.integers(0, 2))
+            nwb.add_trial(start_time=float(t), stop_time=t + 0.5, choice=c, reward=float(rng.random() < 0.5))
+        with NWBHDF5IO(str(folder / f"{subject}.nwb"), "w") as io:
+            io.write(nwb)
+    cfg = {"circuit": {"kind": "choice", "readout": "two_alternative"},
+           "model": {"family": "taylor", "variables": ["x", "r"], "order": 1}, "fit": {"epochs": 2}}
+    (tmp_path / "cfg.toml").write_bytes(tomli_w.dumps(cfg).encode())
+    rc = main(["fit", str(tmp_path / "cfg.toml"), "--data", str(folder), "-o", str(tmp_path / "run"), "--quiet"])
+    assert rc == 0 and (tmp_path / "run" / "metrics.json").is_file()
+    (folder / "broken.nwb").write_bytes(b"not hdf5")
+    assert main(["fit", str(tmp_path / "cfg.toml"), "--data", str(folder), "-o", str(tmp_path / "run2"), "--quiet"]) == 2
+    assert not (tmp_path / "run2").exists()
