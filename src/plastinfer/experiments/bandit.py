@@ -56,6 +56,7 @@ PLANTED_C = {"y0w0r0": 1.2, "y0w0r1": -1.2, "y0w1r0": -0.4, "y1w0r0": -1.2, "y1w
 SCHEDULE = BlockSchedule(probs=((0.8, 0.2), (0.2, 0.8), (0.4, 0.1), (0.1, 0.4)), length=(40, 80))
 CANDIDATES = ("q_learning_bias_forget", "plasticity")
 DEFAULT_FLIES = Path("../shared/data/rajagopalan-flies")
+_SHORT = {"q_learning_bias_forget": "Q-learning\n(bias, forget)", "plasticity": "plasticity\n(order 2)"}
 
 
 def _q_subjects(rng: np.random.Generator, n: int) -> list[QLearning]:
@@ -80,13 +81,13 @@ def _rule_subjects(rng: np.random.Generator, n: int, planted: dict) -> list[Plas
 
 
 def _confusion_figure(conf: dict[str, np.ndarray], gens: list[str], cands: list[str], path: Path, title: str) -> Path:
-    fig, axes = plt.subplots(1, len(conf), figsize=(3.6 * len(conf), 3.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(conf), figsize=(4.6 * len(conf), 3.4), squeeze=False)
     for ax, (label, m) in zip(axes[0], conf.items()):
         ax.imshow(m, vmin=0, vmax=1, cmap="Blues")
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
                 ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", color="w" if m[i, j] > 0.5 else "k")
-        ax.set_xticks(range(len(cands)), [c.replace("_", " ") for c in cands], fontsize=7)
+        ax.set_xticks(range(len(cands)), [_SHORT.get(c, c) for c in cands], fontsize=6)
         ax.set_yticks(range(len(gens)), gens, fontsize=7)
         ax.set_xlabel("best fitting model")
         ax.set_ylabel("generating model")
