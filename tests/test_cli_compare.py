@@ -32,6 +32,7 @@ def test_compare_ranks_the_generating_model_above_the_null(sim_table):
     np.testing.assert_allclose(t[t.model == "constant_bias"].heldout_deviance_explained, 0, atol=1e-9)
     assert (t[t.model == "q_learning"].heldout_deviance_explained > 20).all()
     assert comp.verdict is None  # no plasticity model in the list
+    assert comp.summary.loc["q_learning", "n_worse_than_null"] == 0 and comp.summary.loc["constant_bias", "n_worse_than_null"] == 0
 
 
 def test_cli_compare_writes_tables_figures_and_a_verdict(sim_table, tmp_path, capsys):

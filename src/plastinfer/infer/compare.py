@@ -77,7 +77,8 @@ class ModelComparison:
       ``aic``, ``bic`` (in-sample, all trials); ``heldout_nll``, ``heldout_nll_fresh``,
       ``heldout_trials``, ``heldout_ll_per_trial``, ``heldout_deviance_explained`` (%);
     - ``summary``: one row per model, ranked by total held-out log-likelihood: totals, medians,
-      subjects for which it is best, Wilcoxon p against the best model;
+      subjects for which it is best, subjects it predicts worse than the null, Wilcoxon p
+      against the best model;
     - ``verdict``: the best plasticity model against the best baseline on held-out choices
       (``"beats"``, ``"ties"`` or ``"loses"``, with the test behind it);
     - ``fits``: every model's in-sample :class:`~plastinfer.infer.BanditFit`.
@@ -109,7 +110,7 @@ class ModelComparison:
 
     def markdown(self) -> str:
         cols = ["n_params", "heldout_ll_per_trial", "median_heldout_deviance_explained", "bic_total", "n_best",
-                "wilcoxon_p_vs_best"]
+                "n_worse_than_null", "wilcoxon_p_vs_best"]
         s = self.summary[cols]
         lines = ["| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
         for name, row in s.iterrows():
@@ -232,6 +233,10 @@ def compare_models(models: dict[str, AbstractChoiceModel] | list[str] | None, da
     scored["rank"] = np.arange(1, len(scored) + 1)
     best = scored.index[0]
     scored["n_best"] = [int((wide.idxmax(axis=1) == m).sum()) for m in scored.index]
+    # subjects whose held-out choices a model predicts worse than the constant-bias null (an
+    # overfitted rule whose values run away on the held-out trials shows up here)
+    scored["n_worse_than_null"] = [int((table[table.model == m].set_index("subject").heldout_nll
+                                        > null + 1e-9).sum()) for m in scored.index]
     pvals = []
     for m in scored.index:
         if m == best or data.n_subjects < 2:
