@@ -192,7 +192,7 @@ def run_flies(out: Path, quick: bool = False, progress: bool = True, data: str |
 
 
 RECOVERY = Experiment("bandit-recovery", "issue 20",
-                      "model recovery: Q-learning vs a planted plasticity rule on simulated bandit sessions",
+                      "model recovery: Q-learning vs three planted plasticity rules on simulated bandit sessions",
                       run_recovery)
 FLIES = Experiment("flies-compare", "issue 20",
                    "the 21 real flies: plasticity models vs reinforcement-learning baselines on held-out choices",
