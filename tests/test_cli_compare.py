@@ -39,7 +39,7 @@ def test_cli_compare_writes_tables_figures_and_a_verdict(sim_table, tmp_path, ca
     _, path = sim_table
     out = tmp_path / "cmp"
     rc = main(["compare", "--data", str(path), "-o", str(out), "--models", "q_learning,plasticity", "--starts", "1",
-               "--steps", "40", "--split", "sessions:2", "--quiet"])
+               "--steps", "40", "--split", "sessions:2", "--l1", "5", "--quiet"])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "best plasticity model (plasticity)" in printed and "q_learning" in printed
@@ -47,7 +47,7 @@ def test_cli_compare_writes_tables_figures_and_a_verdict(sim_table, tmp_path, ca
                  "parameters_plasticity.csv", "data.json"):
         assert (out / name).is_file(), name
     doc = json.loads((out / "comparison.json").read_text())
-    assert doc["verdict"]["outcome"] in ("beats", "ties", "loses")
+    assert doc["verdict"]["outcome"] in ("beats", "ties", "loses") and doc["settings"]["l1"] == 5.0
     table = pd.read_csv(out / "table.csv")
     # leave-sessions-out: every trial with a choice is held out exactly once
     assert table.groupby("model").heldout_trials.sum().eq(int(sim_table[0].observed.sum())).all()
@@ -79,6 +79,7 @@ def test_bad_inputs_exit_2_and_write_nothing(sim_table, tmp_path, capsys):
         "bad JSON column map": (good, ["--columns", "{not json"], "not a JSON object"),
         "bad split": (good, ["--split", "sessions:1"], "split must be"),
         "bad starts": (good, ["--starts", "0"], "--starts must be"),
+        "negative l1": (good, ["--l1", "-1"], "--l1 must be"),
     }
     (tmp_path / "e.nwb").write_bytes(b"\x89HDF\r\n\x1a\n garbage")
     for label, (path, extra, message) in cases.items():

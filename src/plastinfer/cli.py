@@ -82,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--starts", type=int, default=3, help="starts per model (the best per subject is kept)")
     c.add_argument("--steps", type=int, default=150, help="L-BFGS iterations per start")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--l1", type=float, default=0.0,
+                   help="L1 penalty on the plasticity models' rule coefficients (e.g. 5: keeps a flexible rule from "
+                        "running away on held-out sessions; default 0, maximum likelihood)")
     c.add_argument("--force", action="store_true", help="replace an existing comparison folder")
     c.add_argument("--quiet", action="store_true", help="no progress")
 
@@ -179,7 +182,7 @@ def _cmd_compare(args) -> int:
     comp, figures = run_compare(args.data, args.output, columns=args.columns, readout=args.readout,
                                 n_arms=args.n_arms, models=args.models, split=args.split, sessions=args.sessions,
                                 starts=args.starts, steps=args.steps, seed=args.seed, force=args.force,
-                                progress=not args.quiet)
+                                progress=not args.quiet, l1=args.l1)
     print_compare(comp, figures, args.output)
     return 0
 

@@ -699,7 +699,7 @@ def parse_columns(text: str | None):
 def run_compare(data_paths: list[Path], out: Path, *, columns: str | None = None, readout: str | None = None,
                 n_arms: int | None = None, models: str | None = None, split: str = "within:0.8",
                 sessions: str = "reset", starts: int = 3, steps: int = 150, seed: int = 0, force: bool = False,
-                progress: bool = True):
+                progress: bool = True, l1: float = 0.0):
     """``plastinfer compare``: every option and the data are checked before anything is written;
     the comparison is written into ``out`` (a run folder) atomically. Returns
     ``(comparison, figures)``."""
@@ -719,6 +719,8 @@ def run_compare(data_paths: list[Path], out: Path, *, columns: str | None = None
             raise PlastinferInputError(f"{name} must be ≥ 1, got {v}")
     if n_arms is not None and n_arms < 2:
         raise PlastinferInputError(f"--n-arms must be ≥ 2, got {n_arms}")
+    if not (l1 >= 0 and l1 < float("inf")):
+        raise PlastinferInputError(f"--l1 must be a finite number ≥ 0, got {l1}")
     cols = parse_columns(columns)
     if cols is not None:
         ChoiceColumns.from_mapping(cols)
@@ -728,7 +730,7 @@ def run_compare(data_paths: list[Path], out: Path, *, columns: str | None = None
         print(f"[compare] {data.n_subjects} subjects, {int(data.observed.sum())} trials with a choice "
               f"({int(data.ignored.sum())} ignored), {data.n_arms} arms; sessions per subject "
               f"{int(data.n_sessions.min())}–{int(data.n_sessions.max())}", flush=True)
-    comp = compare_models(names, data, split=split, sessions=sessions, n_starts=starts, steps=steps,
+    comp = compare_models(names, data, split=split, sessions=sessions, n_starts=starts, steps=steps, l1=l1,
                           key=jax.random.PRNGKey(seed), progress=progress)
     with folder as stage:
         figures = comp.save(stage)

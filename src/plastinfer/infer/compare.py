@@ -133,7 +133,7 @@ def _warm(model, fits: dict[str, BanditFit], models: dict, policies: dict, polic
     return (best[0], best[1]) if best else (None, None)
 
 
-def _heldout(model, data, split, sessions, n_starts, steps, key, warm=None) -> dict[str, np.ndarray]:
+def _heldout(model, data, split, sessions, n_starts, steps, key, warm=None, l1=0.0) -> dict[str, np.ndarray]:
     kind, value = split
     folds = [split_within(data, value)] if kind == "within" else session_folds(data, value)
     n = data.n_subjects
@@ -145,7 +145,7 @@ def _heldout(model, data, split, sessions, n_starts, steps, key, warm=None) -> d
             train = np.where(ok[:, None], train, data.observed)
         w = None if warm is None else warm(train)
         f = fit_bandit(model, data, sessions=sessions, train=train, validation=test, n_starts=n_starts, steps=steps,
-                       key=jax.random.fold_in(key, j), warm=w)
+                       key=jax.random.fold_in(key, j), warm=w, l1=l1)
         for k in out:
             out[k] = out[k] + f.heldout[k]
     return out
@@ -153,7 +153,8 @@ def _heldout(model, data, split, sessions, n_starts, steps, key, warm=None) -> d
 
 def compare_models(models: dict[str, AbstractChoiceModel] | list[str] | None, data: ChoiceDataset, *,
                    split: str = "within:0.8", sessions: str = "reset", n_starts: int = 3, steps: int = 150,
-                   alpha: float = 0.05, key: jax.Array | None = None, progress: bool = True) -> ModelComparison:
+                   alpha: float = 0.05, l1: float = 0.0, key: jax.Array | None = None,
+                   progress: bool = True) -> ModelComparison:
     """Fit every model to every subject of ``data`` and compare them (see the module docstring).
 
     ``models``: a dict name → model, a list of names from :func:`model_registry`, or ``None``
@@ -161,7 +162,12 @@ def compare_models(models: dict[str, AbstractChoiceModel] | list[str] | None, da
     ``"carry"``, or ``"both"`` (every model fitted and compared both ways; the carried ones
     are named ``MODEL@carry``). The constant-bias null is always added (deviance explained
     needs it). ``n_starts`` / ``steps``: per model, as in :func:`~plastinfer.infer.fit_bandit`.
-    ``alpha``: the level at which the verdict calls a difference."""
+    ``alpha``: the level at which the verdict calls a difference. ``l1``: an L1 penalty (a
+    Laplace prior of scale 1/l1) on the plasticity models' rule coefficients — it keeps a
+    flexible rule from running away on held-out sessions (docs/choices.md); their NLL, AIC
+    and BIC are then those of the penalised fit."""
+    if not (np.isfinite(l1) and l1 >= 0):
+        raise ConfigError(f"l1 must be a finite number ≥ 0, got {l1!r}")
     import pandas as pd
 
     from ..analysis import paired_comparison
@@ -196,7 +202,8 @@ def compare_models(models: dict[str, AbstractChoiceModel] | list[str] | None, da
         k = jax.random.fold_in(key, list(models).index(name))
         policy = policies[name]
         source, warm = _warm(model, fits, models, policies, policy)
-        fit = fit_bandit(model, data, sessions=policy, n_starts=n_starts, steps=steps, key=k, warm=warm)
+        pen = float(l1) if is_plasticity(model) else 0.0
+        fit = fit_bandit(model, data, sessions=policy, n_starts=n_starts, steps=steps, key=k, warm=warm, l1=pen)
         if source is not None:
             warmed[name] = source
 
@@ -205,7 +212,7 @@ def compare_models(models: dict[str, AbstractChoiceModel] | list[str] | None, da
                 return [m.from_q_learning(x) for x in q.models]
         else:
             warm_for = None
-        held = _heldout(model, data, kind_value, policy, n_starts, steps, k, warm_for)
+        held = _heldout(model, data, kind_value, policy, n_starts, steps, k, warm_for, pen)
         fits[name] = fit
         for s, subj in enumerate(data.subjects):
             rows.append({"subject": subj, "model": name, "sessions": policy, "plasticity": is_plasticity(model),
@@ -263,7 +270,7 @@ def compare_models(models: dict[str, AbstractChoiceModel] | list[str] | None, da
                                  f"({bb}): {int((wide[bp] > wide[bb]).sum())} of {data.n_subjects} subjects better, "
                                  f"median difference {test['median_difference']:+.4f} log-likelihood per trial, "
                                  f"Wilcoxon p = {p:.3g}")}
-    settings = {"split": split, "sessions": sessions, "n_starts": n_starts, "steps": steps, "alpha": alpha,
+    settings = {"split": split, "sessions": sessions, "n_starts": n_starts, "steps": steps, "alpha": alpha, "l1": l1,
                 "warm_started_from": warmed,
                 "models": list(models), "subjects": list(data.subjects), "n_arms": data.n_arms,
                 "trials": int(data.observed.sum())}
