@@ -28,7 +28,8 @@ from ..data import ChoiceDataset
 from ..errors import ConfigError, DatasetError
 from ._engine import fit as engine_fit
 from ._problem import AbstractProblem, rule_l1
-from ._strategies import LBFGS
+from ._strategies import LBFGS, _where
+from .behavior import stack_rules, unstack_rules
 from .baselines import AbstractChoiceModel
 
 SESSION_POLICIES = ("reset", "carry")
@@ -57,19 +58,15 @@ class BanditArrays(eqx.Module):
                    jnp.asarray(data.observed), jnp.asarray(resets))
 
 
-def _tree_where(c, a, b):
-    return jax.tree_util.tree_map(lambda x, y: jnp.where(c, x, y), a, b)
-
-
 def session_log_probs(model: AbstractChoiceModel, choices, rewards, observed, resets) -> Array:
     """``(T,)`` log-probability of every trial's choice (0 where no choice) for one subject."""
     init = model.init_state()
 
     def body(state, t):
         c, r, obs, reset = t
-        state = _tree_where(reset, init, state)
+        state = _where(reset, init, state)
         lp = jax.nn.log_softmax(model.logits(state))[c]
-        state = _tree_where(obs, model.update(state, c, r), state)
+        state = _where(obs, model.update(state, c, r), state)
         return state, jnp.where(obs, lp, 0.0)
 
     return jax.lax.scan(body, init, (choices, rewards, observed, resets))[1]
@@ -175,13 +172,13 @@ _subject_nll = eqx.filter_jit(lambda problem, params, mask: problem.subject_nll(
 
 
 def stack_models(models: Sequence[AbstractChoiceModel]) -> tuple[PyTree, Any]:
-    """Models of one kind → ``(arrays with a leading subject axis, static)``."""
-    parts = [eqx.partition(m, eqx.is_inexact_array) for m in models]
-    return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[p for p, _ in parts]), parts[0][1]
+    """Models of one kind → ``(arrays with a leading subject axis, static)`` (as :func:`stack_rules`)."""
+    return eqx.partition(stack_rules(list(models)), eqx.is_inexact_array)
 
 
 def unstack_models(params: PyTree, static: Any, n: int) -> list[AbstractChoiceModel]:
-    return [eqx.combine(jax.tree_util.tree_map(lambda a: a[i], params), static) for i in range(n)]
+    """Inverse of :func:`stack_models` (as :func:`unstack_rules`)."""
+    return unstack_rules(eqx.combine(params, static), n)
 
 
 @dataclasses.dataclass
@@ -299,8 +296,7 @@ def fit_bandit(model: AbstractChoiceModel, data: ChoiceDataset, *, sessions: str
                          progress=f"{model.name} start {k + 1}/{n_starts}" if progress else False)
         s = score(res.params)
         better = np.isfinite(s) & (s < best_score)
-        best = jax.tree_util.tree_map(lambda a, b: jnp.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
-                                      res.params, best)
+        best = _where(jnp.asarray(better), res.params, best)
         best_score = np.where(better, s, best_score)
         won = np.where(better, k, won)
     nll = np.asarray(_subject_nll(problem, best, train_mask))
@@ -313,9 +309,9 @@ def fit_bandit(model: AbstractChoiceModel, data: ChoiceDataset, *, sessions: str
         n_va = va.sum(axis=1)
         heldout = {"nll": cont, "nll_fresh": fresh, "n_trials": n_va,
                    "ll_per_trial": -cont / np.maximum(n_va, 1)}
-    first = unstack_models(best, static, 1)[0]
-    return BanditFit(model.name, unstack_models(best, static, data.n_subjects), best, static, nll, tr.sum(axis=1),
-                     first.n_free(), heldout, won, sessions, time.perf_counter() - t0)
+    models = unstack_models(best, static, data.n_subjects)
+    return BanditFit(model.name, models, best, static, nll, tr.sum(axis=1), models[0].n_free(), heldout, won,
+                     sessions, time.perf_counter() - t0)
 
 
 # ----------------------------------------------------------------------------- splits
@@ -438,7 +434,7 @@ def _closed_loop(params, static, probs, valid, resets, u, baited: bool):
         def body(carry, t):
             state, waiting = carry
             prob, v, reset, ut = t
-            state = _tree_where(reset, init, state)
+            state = _where(reset, init, state)
             # inverse-CDF draw of the choice from the uniform ut[0]
             c = jnp.clip(jnp.sum(jnp.cumsum(jax.nn.softmax(model.logits(state))) < ut[0]), 0, n_arms - 1)
             assigned = ut[1:] < prob
@@ -446,7 +442,7 @@ def _closed_loop(params, static, probs, valid, resets, u, baited: bool):
             r = avail[c].astype(jnp.float32)
             if baited:  # an uncollected reward waits; an ignored trial collects nothing
                 waiting = jnp.where(v, avail.at[c].set(False), avail)
-            state = _tree_where(v, model.update(state, c, r), state)
+            state = _where(v, model.update(state, c, r), state)
             return (state, waiting), (c, r)
 
         return jax.lax.scan(body, (init, jnp.zeros((n_arms,), bool)), (pr, ok, rs, uu))[1]
