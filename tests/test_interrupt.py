@@ -21,7 +21,8 @@ from plastinfer.runs import load_rule
 
 CFG = {"circuit": {"kind": "plastic_layer", "n_in": 3, "n_out": 2, "nonlinearity": "linear", "eta": 0.05},
        "model": {"family": "taylor", "order": 1},
-       "fit": {"epochs": 4000, "n_test": 1, "init_weights": "true", "learning_rate": 3e-3, "select_every": 10}}
+       "fit": {"epochs": 4000, "n_test": 1, "init_weights": "true", "learning_rate": 3e-3, "select_every": 10,
+               "solver": "adam"}}
 
 
 def _step(path) -> int:

@@ -38,7 +38,7 @@ from .data import (ActivityGenerator, ChoiceColumns, ChoiceDataset, Dataset, cho
 # objectives
 from .objectives import FunctionTask, GaussianDatasets, SpikingTask, pc_distance
 # infer: the engine, its problems and strategies, and the fitters
-from .infer import (LBFGS, AbstractProblem, AbstractStrategy, ActivityProblem, Adversarial, AdversarialConfig,
+from .infer import (LBFGS, AbstractProblem, LevenbergMarquardt, AbstractStrategy, ActivityProblem, Adversarial, AdversarialConfig,
                     AdversarialProblem, ChoiceFitConfig, ChoiceProblem, EngineResult, Evolution, FitInterrupted,
                     FitResult,
                     FunctionProblem, Gradient, MetaConfig, TrajectoryFitConfig, adversarial_fit, evaluate,
@@ -78,7 +78,7 @@ __all__ = [
     "FunctionTask", "GaussianDatasets", "SpikingTask", "pc_distance",
     # infer
     "fit", "EngineResult", "FitInterrupted", "FitResult", "AbstractProblem", "AbstractStrategy", "ActivityProblem", "ChoiceProblem",
-    "FunctionProblem", "AdversarialProblem", "Gradient", "LBFGS", "Evolution", "Adversarial",
+    "FunctionProblem", "AdversarialProblem", "Gradient", "LBFGS", "LevenbergMarquardt", "Evolution", "Adversarial",
     "TrajectoryFitConfig", "fit_trajectory", "evaluate", "ChoiceFitConfig", "fit_choices", "evaluate_choices",
     "MetaConfig", "meta_fit", "evaluate_meta", "AdversarialConfig", "adversarial_fit", "rule_equation",
     "BanditProblem", "BlockSchedule", "QLearning", "WinStayLoseShift", "LogisticHistory", "ConstantBias",

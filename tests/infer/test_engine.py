@@ -25,7 +25,7 @@ import pytest
 from plastinfer.circuits import ChoiceCircuit, PlasticLayer
 from plastinfer.data import ActivityGenerator, covariance_sqrt, simulate, simulate_choices
 from plastinfer.errors import ConfigError
-from plastinfer.infer import (LBFGS, AbstractProblem, Adversarial, AdversarialProblem, ChoiceProblem, Choices,
+from plastinfer.infer import (LBFGS, AbstractProblem, LevenbergMarquardt, Adversarial, AdversarialProblem, ChoiceProblem, Choices,
                               Evolution, FunctionProblem, Gradient, fit)
 from plastinfer.infer.trajectory import ActivityProblem, Trajectories
 from plastinfer.objectives import FunctionTask, GaussianDatasets
@@ -54,6 +54,9 @@ class LeastSquares(AbstractProblem):
     def log_likelihood(self, params):
         r = self.a @ params["theta"] - self.b
         return -0.5 * (jnp.log(2 * jnp.pi) + r**2)
+
+    def residuals(self, params, key):
+        return (self.a @ params["theta"] - self.b) / jnp.sqrt(self.a.shape[0])
 
 
 class GroupedLeastSquares(LeastSquares):
@@ -126,6 +129,7 @@ LS_STRATEGIES = {
     "adam-minibatch": (Gradient("adam", 0.05, batch_size=8), 60),
     "sgd-full": (Gradient(optax.sgd(0.1)), 200),
     "lbfgs": (LBFGS(), 20),
+    "levenberg-marquardt": (LevenbergMarquardt(), 10),
     "cma-es": (Evolution("CMA_ES", population_size=16, sigma_init=0.5), 80),
 }
 
@@ -397,3 +401,56 @@ def test_periodic_checkpoints_by_wall_time(tmp_path, monkeypatch):
     assert saved == [1, 2, 3, 4, 5, 6]  # after every chunk (by time; the last one also as the end)
     with pytest.raises(ConfigError, match="checkpoint_seconds"):
         fit(problem, Gradient(optax.sgd(0.1)), {"theta": jnp.zeros(3)}, steps=1, checkpoint=ck, checkpoint_seconds=0)
+
+
+class Rosenbrock(AbstractProblem):
+    """Residuals ``(10 (y − x²), 1 − x)``: the minimum, 0, is at ``(1, 1)`` at the end of a curved valley."""
+
+    @property
+    def deterministic(self):
+        return True
+
+    def residuals(self, params, key):
+        x, y = params["xy"]
+        return jnp.stack([10.0 * (y - x**2), 1.0 - x])
+
+    def loss(self, params, batch, key):
+        return jnp.sum(self.residuals(params, key) ** 2), {}
+
+
+def test_levenberg_marquardt_follows_a_curved_valley_to_its_minimum():
+    res = fit(Rosenbrock(), LevenbergMarquardt(), {"xy": jnp.array([-1.2, 1.0])}, steps=60, progress=False)
+    np.testing.assert_allclose(res.params["xy"], [1.0, 1.0], atol=1e-3)
+    loss = np.asarray(res.history["loss"])
+    assert np.all(np.diff(loss) <= 1e-6 * loss[:-1])  # only decreasing steps are accepted
+    assert res.rejected == 0 and 0 < np.sum(res.history["accepted"]) <= 60
+
+
+def test_levenberg_marquardt_refuses_what_it_cannot_fit():
+    problem, _ = _least_squares()
+    with pytest.raises(ConfigError, match="max_params"):
+        fit(problem, LevenbergMarquardt(max_params=2), {"theta": jnp.zeros(3)}, steps=1, progress=False)
+    with pytest.raises(ConfigError, match="residuals"):
+        fit(SometimesNaN(problem), LevenbergMarquardt(), {"theta": jnp.zeros(3)}, steps=1, progress=False)
+    grouped = GroupedLeastSquares(jnp.ones((2, 4, 3)), jnp.ones((2, 4)))
+    with pytest.raises(ConfigError):
+        fit(grouped, LevenbergMarquardt(), {"theta": jnp.zeros((2, 3))}, steps=1, progress=False)
+    with pytest.raises(ConfigError):
+        LevenbergMarquardt(damping=0.0)
+
+
+def test_levenberg_marquardt_recovers_oja_from_activity_with_known_initial_weights():
+    """The second-order fit of a trajectory problem: 27 collinear monomials, exact recovery."""
+    from plastinfer.infer import TrajectoryFitConfig, fit_trajectory
+
+    circuit = PlasticLayer(10, 20, "sigmoid", eta=1.0)
+    data = simulate(jax.random.PRNGKey(0), circuit, oja(), 6, 30, input_std=0.3)
+    cfg = TrajectoryFitConfig(epochs=15, solver="lm", init_weights="true", select_every=1)
+    res = fit_trajectory(Taylor.init(jax.random.PRNGKey(1), scale=1e-2), circuit, data, config=cfg, progress=False)
+    c = res.rule.coefficients()
+    assert abs(c["x1y1w0"] - 1.0) < 1e-2 and abs(c["x0y2w1"] + 1.0) < 1e-2
+    assert max(abs(v) for k, v in c.items() if k not in ("x1y1w0", "x0y2w1")) < 1e-2
+    with pytest.raises(ConfigError, match="L1"):
+        TrajectoryFitConfig(solver="lm", l1=0.1, init_weights="true")
+    with pytest.raises(ConfigError, match="latent"):
+        TrajectoryFitConfig(solver="lm", init_weights="latent")

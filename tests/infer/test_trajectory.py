@@ -20,7 +20,7 @@ def linear_oja():
 
 def test_small_recovery_finds_ojas_two_terms(linear_oja):
     circuit, train, test = linear_oja
-    cfg = TrajectoryFitConfig(epochs=40, learning_rate=1e-2, init_weights="true", seed=0)
+    cfg = TrajectoryFitConfig(epochs=40, learning_rate=1e-2, init_weights="true", seed=0, solver="adam")
     res = fit_trajectory(Taylor.init(jax.random.PRNGKey(1)), circuit, train, test=test, config=cfg, progress=False)
     c = res.rule.coefficients()
     assert abs(c["x1y1w0"] - 1) < 0.1 and abs(c["x0y2w1"] + 1) < 0.1
@@ -36,6 +36,20 @@ def test_lbfgs_solver_recovers_oja(linear_oja):
     res = fit_trajectory(Taylor.init(jax.random.PRNGKey(1)), circuit, train, test=test, config=cfg, progress=False)
     c = res.rule.coefficients()
     assert abs(c["x1y1w0"] - 1) < 0.1 and abs(c["x0y2w1"] + 1) < 0.1
+
+
+def test_auto_solver_is_levenberg_marquardt_for_known_initial_weights_and_stops_when_converged(linear_oja):
+    circuit, train, test = linear_oja
+    cfg = TrajectoryFitConfig(epochs=200, init_weights="true")
+    res = fit_trajectory(Taylor.init(jax.random.PRNGKey(1)), circuit, train, test=test, config=cfg, progress=False)
+    c = res.rule.coefficients()
+    assert res.metrics["solver"] == "lm"
+    assert abs(c["x1y1w0"] - 1) < 1e-3 and abs(c["x0y2w1"] + 1) < 1e-3
+    assert max(abs(v) for k, v in c.items() if k not in ("x1y1w0", "x0y2w1")) < 1e-3
+    assert len(res.history["loss"]) < 60  # converged long before 200 iterations, and stopped
+    assert TrajectoryFitConfig().resolved_solver(27) == "adam"  # resampled initial weights: the paper's Adam
+    assert TrajectoryFitConfig(init_weights="true", l1=0.1).resolved_solver(27) == "adam"
+    assert TrajectoryFitConfig(init_weights="true").resolved_solver(5000) == "adam"
 
 
 def test_truth_scores_perfectly(linear_oja):

@@ -5,7 +5,7 @@
   objective, Confavreux et al. 2020), :class:`AdversarialProblem` (activity
   distributions, Ramesh et al. 2023); all subclass :class:`AbstractProblem`.
 - **Strategies** — *how*: :class:`Gradient` (any optax transformation, mini-batches),
-  :class:`LBFGS`, :class:`Evolution` (any evosax strategy), :class:`Adversarial`.
+  :class:`LBFGS`, :class:`LevenbergMarquardt` (least-squares problems), :class:`Evolution` (any evosax strategy), :class:`Adversarial`.
 - **The engine** :func:`fit` — best-so-far parameters, one divergence policy, one history
   format, checkpoint / resume, callbacks, progress.
 - **Bandit choice models** — :class:`BanditProblem` fits any choice model per subject:
@@ -19,7 +19,7 @@
 from ._engine import EngineResult, FitInterrupted, fit
 from ._problem import DIVERGED, AbstractProblem, coefficient_names, coefficient_vector, rule_equation
 from ._result import FitResult
-from ._strategies import LBFGS, AbstractStrategy, Adversarial, Discriminator, Evolution, Gradient, lazy_rows
+from ._strategies import LBFGS, AbstractStrategy, LevenbergMarquardt, Adversarial, Discriminator, Evolution, Gradient, lazy_rows
 from .adversarial import ActivityGenerator, AdversarialConfig, AdversarialProblem, adversarial_fit, wasserstein_per_time
 from .bandit import (BanditArrays, BanditFit, BanditProblem, BlockSchedule, fit_bandit, session_folds,
                      session_log_probs, simulate_bandit, split_within, stack_models, unstack_models)
@@ -34,7 +34,7 @@ from .trajectory import (ActivityProblem, TrajectoryFitConfig, Trajectories, act
 
 __all__ = ["fit", "EngineResult", "FitInterrupted", "FitResult", "DIVERGED", "AbstractProblem", "AbstractStrategy",
            "coefficient_names", "coefficient_vector", "rule_equation",
-           "Gradient", "LBFGS", "Evolution", "Adversarial", "Discriminator", "lazy_rows",
+           "Gradient", "LBFGS", "LevenbergMarquardt", "Evolution", "Adversarial", "Discriminator", "lazy_rows",
            "ActivityProblem", "Trajectories", "ChoiceProblem", "Choices", "FunctionProblem", "AdversarialProblem",
            "TrajectoryFitConfig", "fit_trajectory", "evaluate", "truth_rule", "weight_error_over_time",
            "ChoiceFitConfig", "fit_choices", "choice_problem", "activity_problem", "evaluate_choices", "stack_rules",
