@@ -1,6 +1,8 @@
 import jax
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plastinfer import PlasticLayer, Taylor, oja
 from plastinfer.errors import ConfigError
@@ -95,3 +97,41 @@ def test_gradient_estimating_strategy_uses_the_configured_optimiser(tiny):
     frozen = np.abs(np.asarray(runs[1e-9].rule.theta) - np.asarray(start.theta)).max()
     assert frozen < 1e-6
     assert evaluate_meta(runs[5e-2].rule, tiny, key, n_datasets=16)["mean"] < 0.8 * before
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(-10, 10, allow_nan=False, width=32), min_size=27, max_size=27),
+       st.floats(0.1, 5.0))
+def test_on_sphere_holds_each_rule_at_the_given_norm(values, scale):
+    import jax.numpy as jnp
+
+    from plastinfer.infer.meta import on_sphere
+
+    u = Taylor(jnp.asarray(values, jnp.float32).reshape(3, 3, 3), ("x", "y", "w"), 2)
+    v = Taylor(2 * u.theta + 1.0, ("x", "y", "w"), 2)
+    a, b = on_sphere((u, v), scale)
+    norm_u = float(jnp.linalg.norm(u.theta))
+    if norm_u > 1e-3:
+        assert float(jnp.linalg.norm(a.theta)) == pytest.approx(scale, rel=1e-4)
+        np.testing.assert_allclose(np.asarray(a.theta) / scale, np.asarray(u.theta) / norm_u, atol=1e-5)
+    assert float(jnp.linalg.norm(b.theta)) == pytest.approx(scale, rel=1e-4)
+
+
+def test_sphere_search_with_ipop_restarts_keeps_the_norm_and_chains_the_runs(tiny, tmp_path):
+    cfg = MetaConfig(generations=6, population_size=8, l1=0.0, scale=1.5, restarts=2, sigma_init=0.2)
+    res = meta_fit(_start(), tiny, config=cfg, reference=oja(), progress=False, checkpoint=tmp_path / "m.npz")
+    h = res.history
+    assert res.metrics["population_sizes"] == [8, 16, 32] and res.metrics["restarts_run"] == 2
+    assert h["loss"].shape == (18,) and h["theta"].shape == (19, 27) and h["angle_deg"].shape == (19,)
+    np.testing.assert_allclose(np.linalg.norm(h["theta"], axis=1), 1.5, rtol=1e-4)  # every rule on the sphere
+    assert np.all(np.diff(h["step"]) > 0) and h["step"][-1] == 18
+    assert np.all(np.diff(h["best_loss"]) <= 1e-7)  # each restart starts from the best so far: never rises
+    assert res.metrics["evaluations"] == 6 * (8 + 16 + 32) * 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz", "m.restart1.npz", "m.restart2.npz"]
+    again = meta_fit(_start(), tiny, config=cfg, reference=oja(), progress=False, checkpoint=tmp_path / "m.npz",
+                     resume=True)  # every run already complete: the same rule back
+    np.testing.assert_allclose(np.asarray(again.rule.theta), np.asarray(res.rule.theta), atol=1e-6)
+    with pytest.raises(ConfigError):
+        MetaConfig(method="gradient", restarts=1)
+    with pytest.raises(ConfigError):
+        MetaConfig(scale=0.0)

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ConfigError
@@ -61,6 +63,15 @@ class MetaConfig:
       differences, ``σ = sigma_init`` — the paper's choice for spiking rules, whose loss
       has no useful exact gradient; ``"PGPE"``);
     - ``l1``: weight of ``‖θ‖₁`` (Taylor coefficients; 0 for black-box rules);
+    - ``scale``: search on a sphere — each rule's coefficient vector is held at this
+      Euclidean norm (``θ = scale · u/‖u‖``; the search moves ``u``), so a search cannot
+      spend its steps along the scale direction (shrinking every coefficient toward a
+      do-nothing or pure-decay rule, or growing them) and the L1 penalty can only buy
+      sparsity, not smallness. ``None`` (default): the paper's unconstrained search. The
+      angle to a reference rule ignores scale, so the sphere loses nothing it measures;
+    - ``restarts``: IPOP — after the first run of ``generations``, this many further runs,
+      each with twice the previous population and ``generations`` of its own, started from
+      the best rule so far with the initial step size (evolution strategies only);
     - ``stop_angle_deg``: stop early once the angle to ``reference`` is at most this;
     - ``eval_every``: generations between scorings of the current rule on the fixed
       selection data sets (best-so-far bookkeeping; each costs one candidate's evaluation);
@@ -75,6 +86,8 @@ class MetaConfig:
     optimizer: str = "adam"
     clip: float | None = 1.0
     l1: float = 1e-3
+    scale: float | None = None
+    restarts: int = 0
     stop_angle_deg: float | None = None
     eval_every: int = 1
     seed: int = 0
@@ -87,15 +100,20 @@ class MetaConfig:
             raise ConfigError("meta: population_size must be ≥ 2")
         if self.eval_every < 1:
             raise ConfigError("meta: eval_every must be ≥ 1")
+        if self.scale is not None and not self.scale > 0:
+            raise ConfigError(f"meta: scale (the sphere's radius) must be positive, got {self.scale}")
+        if self.restarts < 0 or (self.restarts and self.method == "gradient"):
+            raise ConfigError("meta: restarts must be ≥ 0, and only evolution strategies restart (IPOP)")
         if self.method != "gradient" and self.method not in evosax_algorithms():
             raise ConfigError(f"meta: unknown method {self.method!r}; use 'gradient' or an evosax strategy "
                               f"({', '.join(sorted(evosax_algorithms()))})")
         make_optimizer(self.optimizer, self.learning_rate)
 
-    def strategy(self):
+    def strategy(self, population_size: int | None = None):
         if self.method == "gradient":
             return Gradient(self.optimizer, self.learning_rate, self.clip)
-        return Evolution(self.method, self.population_size, self.sigma_init, self.optimizer, self.learning_rate)
+        return Evolution(self.method, population_size or self.population_size, self.sigma_init, self.optimizer,
+                         self.learning_rate)
 
 
 class FunctionProblem(AbstractProblem):
@@ -107,15 +125,20 @@ class FunctionProblem(AbstractProblem):
     :class:`~plastinfer.objectives.FunctionTask` — the objective after the inner loop,
     averaged over data sets drawn from ``key`` — or a spiking target-rate task). The
     parameters are those of one rule or a tuple of co-optimised rules. :meth:`objective`
-    scores on the data sets of a fixed key (``selection_seed``)."""
+    scores on the data sets of a fixed key (``selection_seed``). With ``scale`` the
+    parameters are directions: each rule's arrays are rescaled to Euclidean norm ``scale``
+    (:func:`on_sphere`) before use."""
 
     task: Any
     rule_static: Any
     l1: float = eqx.field(static=True, default=0.0)
     selection_seed: int = eqx.field(static=True, default=12345)
+    scale: float | None = eqx.field(static=True, default=None)
     start: object = None
 
     def rule(self, params):
+        if self.scale is not None:
+            params = on_sphere(params, self.scale)
         return eqx.combine(params, self.rule_static)
 
     def loss(self, params, batch, key):
@@ -128,6 +151,18 @@ class FunctionProblem(AbstractProblem):
 
     def coefficients(self, params):
         return coefficient_vector(self.rule(params))
+
+
+def on_sphere(params, scale: float = 1.0):
+    r"""Each rule's parameters (one rule's arrays, or a tuple of rules' arrays) rescaled to
+    Euclidean norm ``scale``: :math:`θ = \text{scale}·u/\lVert u\rVert` (``u = 0`` stays 0)."""
+    def one(p):
+        leaves = [a for a in jax.tree_util.tree_leaves(p) if eqx.is_inexact_array(a)]
+        norm = jnp.sqrt(sum(jnp.sum(a**2) for a in leaves))
+        factor = scale / jnp.where(norm > 0, norm, 1.0)
+        return jax.tree_util.tree_map(lambda a: a * factor if eqx.is_inexact_array(a) else a, p)
+
+    return tuple(one(p) for p in params) if isinstance(params, tuple) else one(params)
 
 
 def meta_fit(
@@ -161,7 +196,9 @@ def meta_fit(
     cfg = config
     params0, static = rule_params(rule)
     check_finite_params(params0, "meta")
-    problem = FunctionProblem(task, static, cfg.l1, start=params0)
+    if cfg.scale is not None:  # the search moves directions: start on the unit sphere, σ relative to it
+        params0 = on_sphere(params0, 1.0)
+    problem = FunctionProblem(task, static, cfg.l1, scale=cfg.scale, start=params0)
     strategy = cfg.strategy()
     ref = None if reference is None else rule_coefficients(reference)
 
@@ -180,9 +217,21 @@ def meta_fit(
     def problem_coef(p):
         return np.asarray(coefficient_vector(problem.rule(p)))
 
-    res = fit(problem, strategy, params0, steps=cfg.generations, key=jax.random.PRNGKey(cfg.seed),
-              eval_every=cfg.eval_every, callbacks=callbacks, checkpoint=checkpoint, resume=resume,
-              progress=f"meta ({cfg.method})" if progress else False)
+    runs, pops, start = [], [], params0
+    for k in range(cfg.restarts + 1):
+        pop = None if cfg.method == "gradient" else strategy.size(_n_params(params0)) * 2**k
+        ckpt = None if checkpoint is None else _restart_path(checkpoint, k)
+        label = f"meta ({cfg.method}{f', restart {k}, population {pop}' if k else ''})"
+        res = fit(problem, cfg.strategy(pop), start, steps=cfg.generations, key=jax.random.fold_in(
+                  jax.random.PRNGKey(cfg.seed), k) if k else jax.random.PRNGKey(cfg.seed),
+                  eval_every=cfg.eval_every, callbacks=callbacks, checkpoint=ckpt, resume=resume,
+                  progress=label if progress else False)
+        runs.append(res)
+        pops.append(pop or 1)
+        if res.stopped == "callback":
+            break
+        start = res.params
+    res = _chain_runs(runs)
     fitted = problem.rule(res.params)
     result = result_from_engine(res, fitted, per_step="generation", names=coefficient_names(fitted))
     h = result.history
@@ -193,22 +242,63 @@ def meta_fit(
         warnings.warn("meta: the starting rule diverges on every data set, so its gradient is zero and "
                       "gradient meta-learning cannot move; start from smaller coefficients or use an "
                       "evolution strategy (method='CMA_ES')", RuntimeWarning, stacklevel=2)
-    pop = 1 if cfg.method == "gradient" else strategy.size(_n_params(params0))
     done = res.steps_run
-    per_gen = pop * task.n_datasets
-    elapsed, first = res.seconds, res.first_chunk_seconds
+    evaluations = sum(r.steps_run * p for r, p in zip(runs, pops)) * task.n_datasets
+    per_gen = pops[0] * task.n_datasets
+    elapsed, first = runs[0].seconds, runs[0].first_chunk_seconds
     result.metrics.update({
         "method": cfg.method,
         "generations_run": done,
-        "population_size": pop,
-        "seconds": elapsed,
+        "population_size": pops[0],
+        "population_sizes": pops,
+        "restarts_run": len(runs) - 1,
+        "scale": cfg.scale,
+        "seconds": res.seconds,
         "first_generation_seconds": first,
-        "evaluations": done * per_gen,
-        "evaluations_per_second": (done - 1) * per_gen / (elapsed - first) if done > 1 and elapsed > first else None,
+        "evaluations": evaluations,
+        "evaluations_per_second": ((runs[0].steps_run - 1) * per_gen / (elapsed - first)
+                                   if runs[0].steps_run > 1 and elapsed > first else None),
         "final_best_loss": float(h["loss"][-1]) if done else None,
         "angle_deg": float(angles(coefficient_vector(fitted))[0]) if ref is not None else None,
     })
     return result
+
+
+def _restart_path(path, k: int):
+    p = Path(path)
+    return p if k == 0 else p.with_name(f"{p.stem}.restart{k}{p.suffix}")
+
+
+def _chain_runs(runs: list):
+    """One :class:`~plastinfer.infer.EngineResult` for consecutive runs (IPOP restarts), each
+    started from the previous run's best: histories concatenated (a later run's start record
+    dropped, its steps and seconds offset), the best parameters over all runs."""
+    if len(runs) == 1:
+        return runs[0]
+    import dataclasses as dc
+
+    hist: dict[str, list] = {}
+    step0, t0 = 0, 0.0
+    for i, r in enumerate(runs):
+        for key, v in r.history.items():
+            v = np.asarray(v)
+            if i:
+                if key in ("step", "eval_step"):
+                    v = v + step0
+                elif key == "seconds":
+                    v = v + t0
+                if len(v) != r.steps_run:  # per chunk / per evaluation: drop the start record
+                    v = v[1:]
+            hist.setdefault(key, []).append(v)
+        step0 += r.steps_run
+        t0 += r.seconds
+    hist = {k: np.concatenate(v) for k, v in hist.items()}
+    best = min(range(len(runs)), key=lambda i: float(np.mean(runs[i].best_score)))
+    steps_before = sum(r.steps_run for r in runs[:best])
+    return dc.replace(runs[-1], params=runs[best].params, best_score=runs[best].best_score,
+                      best_step=np.asarray(runs[best].best_step) + steps_before, history=hist, steps_run=int(step0),
+                      rejected=sum(r.rejected for r in runs), seconds=t0,
+                      warnings=[w for r in runs for w in r.warnings])
 
 
 def _n_params(params) -> int:
