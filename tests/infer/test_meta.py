@@ -135,3 +135,28 @@ def test_sphere_search_with_ipop_restarts_keeps_the_norm_and_chains_the_runs(tin
         MetaConfig(method="gradient", restarts=1)
     with pytest.raises(ConfigError):
         MetaConfig(scale=0.0)
+
+
+def test_sphere_profile_runs_from_one_rule_to_the_other_on_the_sphere():
+    """A task whose loss is the squared distance to a fixed coefficient vector: the profile's
+    ends are the two rules rescaled to the sphere, its angles span the angle between them."""
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    from plastinfer.analysis import rule_angle
+    from plastinfer.infer import sphere_profile
+
+    class Distance(eqx.Module):
+        target: jax.Array
+
+        def loss(self, rule, key):
+            return jnp.sum((rule.theta - self.target) ** 2)
+
+    a, b = Taylor.from_terms({"x0y0w1": -1.0}), oja()
+    task = Distance(2.0 * oja().theta / jnp.linalg.norm(oja().theta))
+    p = sphere_profile(task, a, b, scale=2.0, n_points=9)
+    assert p["angle_deg"][0] == 0 and p["angle_deg"][-1] == pytest.approx(rule_angle(a, b), abs=1e-3)
+    end_a = 2.0 * a.theta / jnp.linalg.norm(a.theta)
+    assert p["loss"][0] == pytest.approx(float(jnp.sum((end_a - task.target) ** 2)), rel=1e-5)
+    assert p["loss"][-1] == pytest.approx(0.0, abs=1e-5)  # b on the sphere of radius 2 is the target
+    assert np.all(np.diff(p["loss"]) < 0)  # chord distance to the target falls along the great circle

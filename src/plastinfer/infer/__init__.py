@@ -28,7 +28,7 @@ from .baselines import (AbstractChoiceModel, ConstantBias, LogisticHistory, Plas
 from .compare import DEFAULT_MODELS, ModelComparison, compare_models, model_registry
 from .behavior import (ChoiceFitConfig, ChoiceProblem, Choices, choice_problem, evaluate_choices, fit_choices,
                        stack_rules, unstack_rules)
-from .meta import FunctionProblem, MetaConfig, evaluate_meta, meta_fit
+from .meta import FunctionProblem, MetaConfig, evaluate_meta, meta_fit, on_sphere, sphere_profile
 from .trajectory import (ActivityProblem, TrajectoryFitConfig, Trajectories, activity_problem, evaluate, fit_trajectory,
                          truth_rule, weight_error_over_time)
 
@@ -39,7 +39,7 @@ __all__ = ["fit", "EngineResult", "FitInterrupted", "FitResult", "DIVERGED", "Ab
            "TrajectoryFitConfig", "fit_trajectory", "evaluate", "truth_rule", "weight_error_over_time",
            "ChoiceFitConfig", "fit_choices", "choice_problem", "activity_problem", "evaluate_choices", "stack_rules",
            "unstack_rules",
-           "MetaConfig", "meta_fit", "evaluate_meta",
+           "MetaConfig", "meta_fit", "evaluate_meta", "on_sphere", "sphere_profile",
            "BanditProblem", "BanditArrays", "BanditFit", "BlockSchedule", "fit_bandit", "simulate_bandit",
            "session_log_probs", "split_within", "session_folds", "stack_models", "unstack_models",
            "AbstractChoiceModel", "QLearning", "WinStayLoseShift", "LogisticHistory", "ConstantBias", "PlasticityModel",

@@ -34,6 +34,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 import numpy as np
 
 from ..errors import ConfigError
@@ -163,6 +164,40 @@ def on_sphere(params, scale: float = 1.0):
         return jax.tree_util.tree_map(lambda a: a * factor if eqx.is_inexact_array(a) else a, p)
 
     return tuple(one(p) for p in params) if isinstance(params, tuple) else one(params)
+
+
+def sphere_profile(task, a, b, *, scale: float = 1.0, n_points: int = 19, key: jax.Array | None = None,
+                   l1: float = 0.0) -> dict:
+    r"""The meta-loss along the great circle from rule ``a`` to rule ``b`` (one rule or tuples of
+    rules of the same families), on the sphere the scale-free search moves on:
+
+    .. math:: θ(φ) = \text{on\_sphere}\big(\cos φ\,\hat a + \sin φ\,\hat b_\perp,\ \text{scale}\big),
+              \quad φ ∈ [0, ∠(a, b)],
+
+    with :math:`\hat a` the unit vector of ``a``'s parameters, :math:`\hat b_\perp` the unit part
+    of ``b``'s orthogonal to it, and each rule of a tuple rescaled to norm ``scale``. The loss
+    is ``task.loss`` on the data sets of ``key`` (common to all points) plus ``l1·‖θ‖₁``.
+    Returns ``{"angle_deg": (n_points,), "loss": (n_points,)}``: a barrier between a rule a
+    search found and the target shows up as a loss above both ends."""
+    pa, static = rule_params(a)
+    pb, _ = rule_params(b)
+    fa, unravel = ravel_pytree(pa)
+    fb, _ = ravel_pytree(pb)
+    if fa.shape != fb.shape:
+        raise ConfigError(f"sphere_profile: the rules have {fa.size} and {fb.size} parameters; they must match")
+    ua = fa / jnp.linalg.norm(fa)
+    perp = fb - (fb @ ua) * ua
+    ub = perp / jnp.maximum(jnp.linalg.norm(perp), 1e-30)
+    total = float(jnp.arctan2(fb @ ub, fb @ ua))
+    phis = jnp.linspace(0.0, total, n_points)
+    key = jax.random.PRNGKey(12345) if key is None else key
+
+    def loss(phi):
+        rule = eqx.combine(on_sphere(unravel(jnp.cos(phi) * ua + jnp.sin(phi) * ub), scale), static)
+        return task.loss(rule, key) + l1 * rule_l1(rule)
+
+    values = jax.jit(jax.vmap(loss))(phis)
+    return {"angle_deg": np.degrees(np.asarray(phis)), "loss": np.asarray(values)}
 
 
 def meta_fit(
