@@ -220,7 +220,7 @@ def _mse_fit(start, gen: ActivityGenerator, key, s: dict, progress: bool, init_w
 
     data = gen.dataset(oja(), key, s["mse_networks"])
     cfg = TrajectoryFitConfig(epochs=s["mse_epochs"], learning_rate=s["mse_lr"], batch_size=s["mse_batch"],
-                              init_weights=init_weights, checkpoint=None, clip=1.0)
+                              init_weights=init_weights, checkpoint=None, clip=1.0, solver="adam")
     return fit_trajectory(start, gen.circuit, data, config=cfg, progress=progress)
 
 

@@ -446,6 +446,8 @@ def fit_trajectory(
               checkpoint=checkpoint, resume=resume, progress="fit" if progress else False)
     fitted = problem.rule(res.params)
     result = result_from_engine(res, fitted, per_step="epoch", aliases={"mse": "mse"})
+    if "mse" not in result.history and not cfg.l1:  # Levenberg–Marquardt logs the loss, which is the MSE here
+        result.history["mse"] = result.history["loss"]
     result.metrics["solver"] = solver
     if test is not None:
         result.metrics.update({f"test_{k}": v for k, v in evaluate(fitted, circuit, test, truth=truth_rule(test)).items()})
