@@ -403,7 +403,9 @@ def fit_trajectory(
     A thin wrapper: an :class:`ActivityProblem` fitted by the engine
     (:func:`plastinfer.infer.fit`) with :class:`Gradient` (``solver="adam"``: one epoch =
     one pass over the training trajectories in shuffled mini-batches of
-    ``config.batch_size``, one jitted ``lax.scan``) or :class:`LBFGS`. The optimizer is
+    ``config.batch_size``, one jitted ``lax.scan``), :class:`LBFGS` or
+    :class:`LevenbergMarquardt` (``solver="lm"``, or ``"auto"`` with known initial weights:
+    one iteration per epoch, scored every epoch, stopping once converged). The optimizer is
     ``clip_by_global_norm(config.clip) → optax.<config.optimizer>(config.learning_rate)``.
     A diverging candidate's update is rejected (counted in ``history["diverged"]``).
 
