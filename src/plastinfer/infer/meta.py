@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import equinox as eqx
@@ -310,8 +310,6 @@ def _chain_runs(runs: list):
     dropped, its steps and seconds offset), the best parameters over all runs."""
     if len(runs) == 1:
         return runs[0]
-    import dataclasses as dc
-
     hist: dict[str, list] = {}
     step0, t0 = 0, 0.0
     for i, r in enumerate(runs):
@@ -330,7 +328,7 @@ def _chain_runs(runs: list):
     hist = {k: np.concatenate(v) for k, v in hist.items()}
     best = min(range(len(runs)), key=lambda i: float(np.mean(runs[i].best_score)))
     steps_before = sum(r.steps_run for r in runs[:best])
-    return dc.replace(runs[-1], params=runs[best].params, best_score=runs[best].best_score,
+    return dataclasses.replace(runs[-1], params=runs[best].params, best_score=runs[best].best_score,
                       best_step=np.asarray(runs[best].best_step) + steps_before, history=hist, steps_run=int(step0),
                       rejected=sum(r.rejected for r in runs), seconds=t0,
                       warnings=[w for r in runs for w in r.warnings])

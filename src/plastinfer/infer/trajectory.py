@@ -236,6 +236,10 @@ class ActivityProblem(AbstractProblem):
 
     def _sq_errors(self, params, data: Trajectories, idx, key, mode: str, sequential: bool = False) -> Array:
         """Squared errors ``(|idx|, T, ..., n_units)``; ``mode``: where initial weights come from."""
+        return self._errors(params, data, idx, key, mode, sequential) ** 2
+
+    def _errors(self, params, data: Trajectories, idx, key, mode: str, sequential: bool = False) -> Array:
+        """Model minus recorded activity, ``(|idx|, T, ..., n_units)``."""
         rule = self.rule(params)
         states = self._states(params, data, idx, key, mode)
         take = lambda a: a[idx]  # noqa: E731
@@ -244,7 +248,7 @@ class ActivityProblem(AbstractProblem):
 
         def one(state, inp, obs):
             y, _ = self.circuit.observe(rule, state, inp, checkpoint=self.checkpoint)
-            return (y[..., data.units] - obs) ** 2
+            return y[..., data.units] - obs
 
         if idx.shape[0] == 1:  # the paper's one-trajectory updates: no vmap (batched dots are slow on CPU)
             first = lambda a: a[0]  # noqa: E731
@@ -252,7 +256,7 @@ class ActivityProblem(AbstractProblem):
         if sequential:  # scoring every trajectory without gradients: one at a time is faster on a CPU
             return jax.lax.map(lambda a: one(*a), (states, inputs, observed))
         y, _ = self.circuit.observe_many(rule, states, inputs, checkpoint=self.checkpoint)
-        return (y[..., data.units] - observed) ** 2
+        return y[..., data.units] - observed
 
     def loss(self, params, batch, key):
         idx = jnp.arange(self.data.n) if batch is None else batch
@@ -267,11 +271,7 @@ class ActivityProblem(AbstractProblem):
         if self.l1:
             raise ConfigError("fit: Levenberg–Marquardt fits sums of squares; it cannot add an L1 penalty "
                               f"(l1 = {self.l1}); use solver 'adam' or 'lbfgs'")
-        idx = jnp.arange(self.data.n)
-        rule = self.rule(params)
-        states = self._states(params, self.data, idx, key, self.init_weights)
-        y, _ = self.circuit.observe_many(rule, states, self.data.inputs, checkpoint=self.checkpoint)
-        err = (y[..., self.data.units] - self.data.observed).ravel()
+        err = self._errors(params, self.data, jnp.arange(self.data.n), key, self.init_weights).ravel()
         return err / jnp.sqrt(jnp.asarray(err.size, jnp.float32))
 
     def objective(self, params):
