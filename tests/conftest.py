@@ -1,7 +1,11 @@
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
+# LLVM's optimisation level 0 for the tests' XLA programs: the suite's time is mostly XLA
+# compiling small programs (a profiled smoke run: 32 of 58 s in backend_compile), not
+# running them; level 0 compiles them ~20 % faster (measured on three of the slowest files,
+# 140 → 110 s) and changes no result beyond float rounding
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=1 --xla_backend_optimization_level=0")
 
 import jax  # noqa: E402
 

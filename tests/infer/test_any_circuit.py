@@ -49,12 +49,12 @@ def test_lateral_network_rules_recovered_from_activity():
 
 def test_lif_spike_rule_recovered_from_firing_rates():
     """Vogels iSTDP with a planted 8 Hz target; the fit sees only the neuron's rate in 1 s bins
-    (from known initial inhibitory weights, same input realisations, 8 s) and searches α — the
+    (from known initial inhibitory weights, same input realisations, 4 s) and searches α — the
     term that sets the target rate — by CMA-ES, the other five parameters held at the truth."""
     lif = LIFNeuron()
     truth = vogels_istdp(target_hz=8.0)
     keys = jax.random.split(jax.random.PRNGKey(1), 2)
-    inputs = jax.vmap(lambda k: lif_realisation(lif, k, 8.0, bin_s=1.0))(keys)
+    inputs = jax.vmap(lambda k: lif_realisation(lif, k, 4.0, bin_s=1.0))(keys)
     w0 = jnp.full((2, lif.n_inh), 0.5)
     observe = jax.jit(jax.vmap(lambda r, w, i: lif.observe(r, lif.state_from_weights(w), i)[0], in_axes=(None, 0, 0)))
     rates = observe(truth, w0, inputs)
