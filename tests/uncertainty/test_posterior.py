@@ -206,7 +206,7 @@ def test_pooling_from_subject_samples_agrees_with_the_exact_hierarchy():
                          progress=False, pointwise=0)
     subjects = [nuts(prob.subject(i), {"theta": jnp.zeros(2)}, prior_scale=2.0, warmup=200, draws=1000,
                      key=jax.random.PRNGKey(10 + i), progress=False, pointwise=0) for i in range(s)]
-    pooled = hierarchical_from_samples(subjects, key=jax.random.PRNGKey(3), warmup=300, draws=1000)
+    pooled = hierarchical_from_samples(subjects, key=jax.random.PRNGKey(3), warmup=300, draws=1000, max_samples=400)
     assert pooled.names == exact.names[:4]
     np.testing.assert_allclose(pooled.mean[:2], exact.mean[:2], atol=0.15 * exact.sd[:2].max())
     np.testing.assert_allclose(pooled.sd[:2], exact.sd[:2], rtol=0.2)
