@@ -37,8 +37,10 @@ from ._common import finish, side_by_side  # noqa: E402
 
 FIG3_FULL = dict(restarts=3, generations=30, population_size=8, n_datasets=4, train_s=60.0, score_s=30.0,
                  window_s=10.0, method="Open_ES", sigma=0.3, learning_rate=0.1, held_out=8)
+#: quick: 20 s of plasticity, the rate over the whole next 10 s (the paper's window length; a
+#: 5 s window made the objective twice as noisy, docs/confavreux.md)
 FIG3_QUICK = dict(restarts=2, generations=12, population_size=8, n_datasets=2, train_s=20.0, score_s=10.0,
-                  window_s=5.0, method="Open_ES", sigma=0.3, learning_rate=0.1, held_out=4)
+                  window_s=10.0, method="Open_ES", sigma=0.3, learning_rate=0.1, held_out=4)
 #: Vogels et al. (2011): ρ₀ = 5 Hz, τ = 20 ms; η in our weight units (see vogels_istdp)
 VOGELS_ETA = 1e-2
 TARGET_HZ = 5.0
@@ -145,6 +147,7 @@ def run_fig3(out: Path, quick: bool = False, progress: bool = True) -> dict:
     held_key = jax.random.PRNGKey(9_000)
     nu_pre = mean_input_rate(task.protocol, jax.random.PRNGKey(9_001))
     rates_of = jax.jit(lambda r: task.rates(r, held_key, s["held_out"]))
+    select_rates_of = jax.jit(lambda r: task.rates(r, jax.random.PRNGKey(8_000), s["held_out"]))
 
     vogels = vogels_istdp(VOGELS_ETA, TARGET_HZ)
     print(f"[confavreux-fig3] Vogels 2011 rule (η = {VOGELS_ETA}) on {s['held_out']} held-out inputs")
@@ -167,16 +170,20 @@ def run_fig3(out: Path, quick: bool = False, progress: bool = True) -> dict:
         f = meta_fit(start, task, config=cfg, progress=progress)
         fits.append(f)
         held = np.asarray(rates_of(f.rule))
+        chosen_on = np.asarray(select_rates_of(f.rule))
         found.append({
             "parameters": f.rule.coefficients(),
             "equation": f.rule.equation(),
             "held_out_rate_hz": held.tolist(),
             "held_out_rate_mean_hz": float(held.mean()),
+            "selection_rate_mean_hz": float(chosen_on.mean()),
             "predicted_steady_state_hz": float(f.rule.steady_state_rate(nu_pre)),
             "seconds": f.metrics["seconds"],
             "final_best_loss": f.metrics["final_best_loss"],
         })
-    best = int(np.argmin([abs(x["held_out_rate_mean_hz"] - TARGET_HZ) for x in found]))
+    # the restart is chosen on its own inputs (selection realisations, not the held-out
+    # ones), so the held-out rate reported for it is an honest test
+    best = int(np.argmin([abs(x["selection_rate_mean_hz"] - TARGET_HZ) for x in found]))
     rate_best = found[best]["held_out_rate_mean_hz"]
     results = {
         "rate_hz": rate_best,
@@ -201,6 +208,8 @@ def run_fig3(out: Path, quick: bool = False, progress: bool = True) -> dict:
 
     rows = [("held-out rate, best found rule (Hz)", f"{rate_best:.2f}", f"{TARGET_HZ} (target; issue: ± 0.5)"),
             ("held-out rate per restart (Hz)", ", ".join(f"{x['held_out_rate_mean_hz']:.2f}" for x in found), "—"),
+            ("rate on the selection inputs per restart (Hz; picks the rule)",
+             ", ".join(f"{x['selection_rate_mean_hz']:.2f}" for x in found), "—"),
             ("Eq. 17 predicted rate per restart (Hz)", ", ".join(f"{x['predicted_steady_state_hz']:.2f}" for x in found),
              "found rules lie near β = −α ν_pre/ν_post"),
             ("Vogels 2011 rule, held-out rate (Hz)", f"{vogels_rates.mean():.2f}", "balances (Eq. 17: 5)"),
