@@ -38,7 +38,7 @@ from ._common import finish, side_by_side  # noqa: E402
 FIG3_FULL = dict(restarts=3, generations=30, population_size=8, n_datasets=4, train_s=60.0, score_s=30.0,
                  window_s=10.0, method="Open_ES", sigma=0.3, learning_rate=0.1, held_out=8)
 #: quick: 20 s of plasticity, the rate over the whole next 10 s (the paper's window length; a
-#: 5 s window made the objective twice as noisy, docs/confavreux.md)
+#: 5 s window doubled the objective's variance, docs/confavreux-spiking.md)
 FIG3_QUICK = dict(restarts=2, generations=12, population_size=8, n_datasets=2, train_s=20.0, score_s=10.0,
                   window_s=10.0, method="Open_ES", sigma=0.3, learning_rate=0.1, held_out=4)
 #: Vogels et al. (2011): ρ₀ = 5 Hz, τ = 20 ms; η in our weight units (see vogels_istdp)
