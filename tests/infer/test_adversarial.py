@@ -97,3 +97,21 @@ def test_dataset_holds_the_same_networks_and_a_trajectory_loss_is_zero_at_the_tr
     # weight distances: Oja converges to ±PC1 (here the first axis)
     assert np.allclose(GEN.pc1() ** 2, [1, 0, 0], atol=1e-6)
     assert np.median(GEN.weight_distances(oja(), jax.random.PRNGKey(4), 3)[:, 0, -1]) < 0.2
+
+
+def test_generator_average_is_the_running_mean_of_the_iterates_and_is_what_is_kept():
+    """With ``average=β`` the engine scores and keeps θ̄_t = β θ̄_{t−1} + (1 − β) θ_t, not θ_t."""
+    data = GEN.traces(oja(), jax.random.PRNGKey(10), 4)
+    cfg = AdversarialConfig(steps=6, networks=1, select_every=1, select_networks=4, average=0.5, lr_generator=1e-2)
+    fit = adversarial_fit(Taylor.init(jax.random.PRNGKey(3), scale=0.05), GEN, data, progress=False, config=cfg)
+    iterates = np.asarray(fit.history["coefficients"])  # (steps + 1, terms): θ_0 … θ_6
+    assert iterates.shape[0] == 7 and int(np.sum(fit.history["rejected"])) == 0
+    mean = [iterates[0]]
+    for th in iterates[1:]:
+        mean.append(0.5 * mean[-1] + 0.5 * th)
+    best = int(np.argmin(fit.history["objective"]))
+    assert best > 0  # six Adam steps at 1e-2 from a random start: some average beats the start
+    np.testing.assert_allclose(fit.rule.theta.ravel(), mean[best], rtol=1e-5, atol=1e-7)
+    assert np.max(np.abs(mean[best] - iterates[best])) > 1e-4  # … which is not the iterate itself
+    with pytest.raises(Exception, match="average"):
+        AdversarialConfig(average=1.0)

@@ -5,7 +5,9 @@ epoch of mini-batch updates, one quasi-Newton iteration, one ES generation, one
 adversarial round), ``chunk`` at a time inside one jitted :func:`jax.lax.scan`, and
 between chunks on the host:
 
-- scores the current parameters on the problem's deterministic objective (its
+- scores the current parameters (``strategy.candidate(params, state)``: the iterate, or
+  an estimate the strategy keeps beside it, such as a GAN generator's running average)
+  on the problem's deterministic objective (its
   validation loss where it has one) and keeps the **best so far** — so the returned
   parameters are never worse than ``params0`` on that score (per group for grouped
   problems: one subject's bad step never costs another subject its best);
@@ -308,7 +310,7 @@ def fit(
             record_row(step, params, coef)
             info: dict[str, Any] = {"step": step, "loss": float(np.mean(infos["loss"][-1])), "params": params}
             if n_chunk % eval_every == 0 or step >= steps:
-                since_improved = 0 if consider(step, params) else since_improved + 1
+                since_improved = 0 if consider(step, strategy.candidate(params, state)) else since_improved + 1
                 info.update(objective=history["objective"][-1], best_loss=best)
                 if ckpt is not None and (len(history["eval_step"]) % checkpoint_every == 0 or step >= steps):
                     save()
@@ -337,7 +339,7 @@ def fit(
         if bar is not None:
             bar.close()
     if history["eval_step"][-1] != step:  # stopped early between evaluations
-        consider(step, params)
+        consider(step, strategy.candidate(params, state))
         if ckpt is not None:
             save()
 
@@ -350,7 +352,7 @@ def fit(
     for note in notes:
         warnings.warn(f"fit: {note}", RuntimeWarning, stacklevel=3)
     return EngineResult(
-        params=best_params if select != "last" else params,
+        params=best_params if select != "last" else strategy.candidate(params, state),
         last_params=params,
         best_score=np.asarray(best),
         best_step=np.asarray(best_step),

@@ -123,6 +123,12 @@ class AbstractStrategy(abc.ABC):
     def step(self, problem: AbstractProblem, params, state, key: jax.Array):
         ...
 
+    def candidate(self, params, state):
+        """The parameters the engine scores and keeps as "best so far" after a step: the
+        iterate itself, unless the strategy keeps a better estimate in its state (e.g.
+        :class:`Adversarial`'s average of the generator's iterates)."""
+        return params
+
 
 # ----------------------------------------------------------------------------- gradient
 @dataclasses.dataclass(frozen=True)
@@ -443,7 +449,13 @@ class Adversarial(AbstractStrategy):
     key)``), both ``(n, T)``: per step ``d_steps`` Adam updates of a spectrally normalised
     MLP discriminator on the binary cross-entropy, then one Adam update of the generator
     on the non-saturating loss ``−log D(g_θ)``; global-norm clipping for both.
-    ``info``: ``loss`` (generator), ``d_loss``, ``d_accuracy`` (0.5 = indistinguishable)."""
+    ``info``: ``loss`` (generator), ``d_loss``, ``d_accuracy`` (0.5 = indistinguishable).
+
+    ``average`` ∈ [0, 1): with ``β = average > 0`` the state also holds an exponential moving
+    average of the generator's iterates, ``θ̄_t = β θ̄_{t−1} + (1 − β) θ_t`` (``θ̄_0 = θ_0``;
+    a rejected step leaves it unchanged), and that average is what the engine scores and
+    keeps (:meth:`candidate`) — GAN iterates cycle around an equilibrium that their average
+    sits closer to (Yazıcı et al. 2019). Training itself continues from the iterates."""
 
     d_steps: int = 1
     lr_generator: float = 1e-3
@@ -452,10 +464,16 @@ class Adversarial(AbstractStrategy):
     hidden: tuple[int, ...] = (64, 64)
     b1: float = 0.5
     seed: int = 0
+    average: float = 0.0
 
     def __post_init__(self):
         if self.d_steps < 1 or self.lr_generator <= 0 or self.lr_discriminator <= 0 or self.clip <= 0:
             raise ConfigError("adversarial: d_steps ≥ 1 and positive learning rates and clip required")
+        if not 0.0 <= self.average < 1.0:
+            raise ConfigError(f"adversarial: average must be in [0, 1), not {self.average}")
+
+    def candidate(self, params, state):
+        return state[4] if self.average > 0 else params
 
     def _opts(self):
         mk = lambda lr: optax.chain(optax.clip_by_global_norm(self.clip), optax.adam(lr, b1=self.b1))  # noqa: E731
@@ -473,11 +491,12 @@ class Adversarial(AbstractStrategy):
         disc, d_state = self.discriminator(problem, key)
         d_params = eqx.partition(disc, eqx.is_inexact_array)[0]
         opt_g, opt_d = self._opts()
-        return (opt_g.init(params), d_params, d_state, opt_d.init(d_params))
+        state = (opt_g.init(params), d_params, d_state, opt_d.init(d_params))
+        return state + (params,) if self.average > 0 else state
 
     def step(self, problem, params, state, key):
         opt_g, opt_d = self._opts()
-        g_state, d_params, d_state, dd_state = state
+        g_state, d_params, d_state, dd_state = state[:4]
         d_static = self.discriminator_static(problem)
         k_d, k_g = jax.random.split(key)
 
@@ -514,7 +533,12 @@ class Adversarial(AbstractStrategy):
         ok = _ok(l_g) & _all_finite(new_params) & _all_finite(grad)
         params = _where(ok, new_params, params)
         g_state = _where(ok, new_g, g_state)
-        return params, (g_state, d_params, d_state, dd_state), {
+        new_state = (g_state, d_params, d_state, dd_state)
+        if self.average > 0:
+            b = self.average
+            mean = jax.tree_util.tree_map(lambda m, p: b * m + (1 - b) * p, state[4], params)
+            new_state += (_where(ok, mean, state[4]),)
+        return params, new_state, {
             "loss": jnp.where(_ok(l_g), l_g, DIVERGED), "rejected": (~ok).astype(jnp.int32),
             "d_loss": l_d[-1], "d_accuracy": acc[-1]}
 

@@ -129,7 +129,9 @@ class AdversarialConfig:
       XLA runs the generator's products slower inside a loop);
     - ``select_every``: steps between scorings that keep the best rule — the mean
       per-time-point W1 of ``select_networks`` fixed generator networks to the recorded
-      traces (the start and the end are always scored).
+      traces (the start and the end are always scored);
+    - ``average``: β of the running average of the generator's parameters that is scored
+      and returned instead of the last iterate (0: off; see :class:`Adversarial`).
     """
 
     steps: int = 500
@@ -143,11 +145,12 @@ class AdversarialConfig:
     select_every: int = 50
     select_networks: int = 50
     seed: int = 0
+    average: float = 0.0
 
     def strategy(self) -> Adversarial:
         """The :class:`Adversarial` strategy these settings describe."""
         return Adversarial(self.d_steps, self.lr_generator, self.lr_discriminator, self.clip, tuple(self.hidden),
-                           seed=self.seed)
+                           seed=self.seed, average=self.average)
 
     def __post_init__(self):
         check_fields(self, "adversarial")
@@ -156,6 +159,8 @@ class AdversarialConfig:
                               "be ≥ 1")
         if self.lr_generator <= 0 or self.lr_discriminator <= 0 or self.clip <= 0:
             raise ConfigError("adversarial: learning rates and clip must be positive")
+        if not 0.0 <= self.average < 1.0:
+            raise ConfigError(f"adversarial: average must be in [0, 1), not {self.average}")
 
 
 def adversarial_fit(rule: AbstractRule, generator: ActivityGenerator, data: Array, *,
@@ -196,7 +201,7 @@ def adversarial_fit(rule: AbstractRule, generator: ActivityGenerator, data: Arra
               eval_every=max(1, cfg.select_every // cfg.chunk), callbacks=callbacks, checkpoint=checkpoint, resume=resume, progress="adversarial" if progress else False)
     fitted = problem.rule(res.params)
     result = result_from_engine(res, fitted, per_step="step", aliases={"g_loss": "loss"})
-    g_opt, d_params, d_state, _ = res.state
+    g_opt, d_params, d_state, _ = res.state[:4]  # (a fifth entry: the generator average)
     d_static = strategy.discriminator_static(problem)
     result.metrics.update({"steps": res.steps_run, "seconds": res.seconds,
                            "seconds_per_step": result.metrics["seconds_per_step"],
