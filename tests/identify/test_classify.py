@@ -122,3 +122,19 @@ def test_importances_single_out_the_planted_statistics():
     assert imp["gini_mean"].sum() == pytest.approx(1.0, abs=1e-6)
     assert imp["gini_mean"][planted].min() > 5 * imp["gini_mean"][others].max()
     assert imp["permutation_mean"][planted].min() > 0.1 and np.abs(imp["permutation_mean"][others]).max() < 0.05
+
+
+def test_conv1d_fits_of_one_shape_share_one_compiled_trainer():
+    from plastinfer.identify._classify import Conv1DClassifier, _conv_trainer
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6 * 5 + 3)).astype(np.float32)
+    y = np.arange(40) % 4
+    _conv_trainer.cache_clear()
+    a = Conv1DClassifier(n_checkpoints=6, epochs=3, seed=0).fit(X, y)
+    b = Conv1DClassifier(n_checkpoints=6, epochs=3, seed=1).fit(X, y)  # same shape: reused
+    assert _conv_trainer.cache_info().hits == 1 and _conv_trainer.cache_info().misses == 1
+    Conv1DClassifier(n_checkpoints=6, epochs=3, pool="avg").fit(X, y)  # another model: compiled anew
+    assert _conv_trainer.cache_info().misses == 2
+    # the shared trainer starts every fit from its own seed's model
+    assert not np.allclose(np.asarray(a.model_[1].weight), np.asarray(b.model_[1].weight))

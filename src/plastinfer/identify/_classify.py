@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from collections.abc import Sequence
 
@@ -125,38 +126,19 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         traj, pos = X[:, :-3], X[:, -3:]
         return traj.reshape(X.shape[0], self.n_checkpoints, -1), pos
 
-    def _model(self, n_stats, n_classes, key):
-        import equinox as eqx
-        import jax
+    def _settings(self) -> tuple:
+        return (self.n_checkpoints, self.filters, self.kernel_frac, self.stride, self.pool)
 
-        k1, k2 = jax.random.split(key)
-        k = max(1, int(round(self.kernel_frac * self.n_checkpoints)))
-        conv = eqx.nn.Conv1d(n_stats, self.filters, k, stride=self.stride, key=k1)
-        t_out = (self.n_checkpoints - k) // self.stride + 1
-        n_flat = self.filters * (1 if self.pool else t_out) + 3
-        return conv, eqx.nn.Linear(n_flat, n_classes, key=k2)
+    def _model(self, n_stats, n_classes, key):
+        return _conv_model(self._settings(), n_stats, n_classes, key)
 
     def _logits(self, model, traj, pos):
-        import jax
-        import jax.numpy as jnp
-
-        conv, lin = model
-
-        def one(t, p):
-            h = jax.nn.relu(conv(t.T))  # (filters, T')
-            if self.pool == "max":
-                h = jnp.max(h, axis=1)
-            elif self.pool == "avg":
-                h = jnp.mean(h, axis=1)
-            return lin(jnp.concatenate([h.ravel(), p]))
-
-        return jax.vmap(one)(traj, pos)
+        return _conv_logits(model, traj, pos, self.pool)
 
     def fit(self, X, y):
         import equinox as eqx
         import jax
         import jax.numpy as jnp
-        import optax
 
         traj, pos = self._split(X)
         self.classes_ = np.unique(y)
@@ -164,45 +146,95 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         self.mu_, self.sd_ = traj.mean(axis=0), traj.std(axis=0) + 1e-6
         traj = (traj - self.mu_) / self.sd_
         model = self._model(traj.shape[2], len(self.classes_), jax.random.PRNGKey(self.seed))
-        opt = optax.adam(self.learning_rate)
-        state = opt.init(eqx.filter(model, eqx.is_inexact_array))
-
-        def loss(m, tb, pb, yb):
-            ce = optax.softmax_cross_entropy_with_integer_labels(self._logits(m, tb, pb), yb).mean()
-            l2 = sum(jnp.sum(w ** 2) for w in jax.tree_util.tree_leaves(eqx.filter(m, eqx.is_inexact_array)))
-            return ce + self.l2 * l2
-
         n = len(yi)
         bs = min(self.batch_size, n)
-        n_b = n // bs
+        init, epoch = _conv_trainer(self._settings(), traj.shape[2], len(self.classes_), n, bs,
+                                    float(self.learning_rate), float(self.l2))
         params, static = eqx.partition(model, eqx.is_inexact_array)
-
-        # One compiled epoch, its few mini-batches unrolled, called once per epoch: XLA on the
-        # CPU runs a convolution inside a loop body ~9× slower (55 vs 5.8 ms per update on the
-        # default population), so neither the batches nor the epochs are a lax.scan here.
-        @jax.jit
-        def epoch(params, state, traj, pos, yi, k):
-            order = jax.random.permutation(k, n)[: n_b * bs].reshape(n_b, bs)
-
-            def step(carry, b):
-                params, state = carry
-                g = jax.grad(lambda p: loss(eqx.combine(p, static), traj[b], pos[b], yi[b]))(params)
-                upd, state = opt.update(g, state, params)
-                return (optax.apply_updates(params, upd), state), None
-
-            return jax.lax.scan(step, (params, state), order, unroll=True)[0]
-
+        state = init(params)
         traj, pos, yi = jnp.asarray(traj), jnp.asarray(pos), jnp.asarray(yi)
         for k in jax.random.split(jax.random.PRNGKey(self.seed), self.epochs):
             params, state = epoch(params, state, traj, pos, yi, k)
-        model = eqx.combine(params, static)
-        self.model_ = model
+        self.model_ = eqx.combine(params, static)
         return self
 
     def predict(self, X):
         traj, pos = self._split(X)
         logits = np.asarray(self._logits(self.model_, (traj - self.mu_) / self.sd_, pos))
         return self.classes_[np.argmax(logits, axis=1)]
+
+
+def _conv_model(settings: tuple, n_stats: int, n_classes: int, key):
+    """The Conv1D classifier's (convolution, read-out) for ``settings`` = (n_checkpoints,
+    filters, kernel_frac, stride, pool)."""
+    import equinox as eqx
+    import jax
+
+    n_ck, filters, kernel_frac, stride, pool = settings
+    k1, k2 = jax.random.split(key)
+    k = max(1, int(round(kernel_frac * n_ck)))
+    conv = eqx.nn.Conv1d(n_stats, filters, k, stride=stride, key=k1)
+    t_out = (n_ck - k) // stride + 1
+    n_flat = filters * (1 if pool else t_out) + 3
+    return conv, eqx.nn.Linear(n_flat, n_classes, key=k2)
+
+
+def _conv_logits(model, traj, pos, pool):
+    """Logits ``(n, classes)`` of trajectories ``traj (n, T, stats)`` and positions ``pos (n, 3)``."""
+    import jax
+    import jax.numpy as jnp
+
+    conv, lin = model
+
+    def one(t, p):
+        h = jax.nn.relu(conv(t.T))  # (filters, T')
+        if pool == "max":
+            h = jnp.max(h, axis=1)
+        elif pool == "avg":
+            h = jnp.mean(h, axis=1)
+        return lin(jnp.concatenate([h.ravel(), p]))
+
+    return jax.vmap(one)(traj, pos)
+
+
+@functools.lru_cache(maxsize=32)
+def _conv_trainer(settings: tuple, n_stats: int, n_classes: int, n: int, bs: int, learning_rate: float, l2: float):
+    """``(init, epoch)`` of Adam on the cross-entropy (+ ``l2``·Σw²) for one model shape and
+    training-set size, compiled once and shared by every fit of that shape (a grid search's
+    folds, a study's splits). ``epoch(params, opt_state, traj, pos, y, key)``: one pass in a
+    random order, ``n // bs`` mini-batches.
+
+    The epoch's few mini-batches are unrolled and the epochs are a Python loop: XLA on the
+    CPU runs a convolution inside a loop body ~9× slower (55 vs 5.8 ms per update on the
+    default population), so neither the batches nor the epochs are a ``lax.scan``."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    pool = settings[4]
+    static = eqx.partition(_conv_model(settings, n_stats, n_classes, jax.random.PRNGKey(0)), eqx.is_inexact_array)[1]
+    opt = optax.adam(learning_rate)
+    n_b = n // bs
+
+    def loss(p, tb, pb, yb):
+        m = eqx.combine(p, static)
+        ce = optax.softmax_cross_entropy_with_integer_labels(_conv_logits(m, tb, pb, pool), yb).mean()
+        return ce + l2 * sum(jnp.sum(w ** 2) for w in jax.tree_util.tree_leaves(p))
+
+    @jax.jit
+    def epoch(params, state, traj, pos, yi, k):
+        order = jax.random.permutation(k, n)[: n_b * bs].reshape(n_b, bs)
+
+        def step(carry, b):
+            params, state = carry
+            g = jax.grad(loss)(params, traj[b], pos[b], yi[b])
+            upd, state = opt.update(g, state, params)
+            return (optax.apply_updates(params, upd), state), None
+
+        return jax.lax.scan(step, (params, state), order, unroll=True)[0]
+
+    return opt.init, epoch
 
 
 #: cross-validation grids: ``"paper"`` — B.2's; ``"small"`` — a subset that runs in
