@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from plastinfer.experiments import ramesh
 
@@ -16,6 +17,8 @@ def test_fig2_writes_metrics_and_figures(tmp_path, monkeypatch):
     payload = json.loads((tmp_path / "metrics.json").read_text())
     d = payload["results"]["activity_distance"]
     assert len(d["learned_per_time"]) == 200 and d["oja_vs_held_out_mean"] >= 0
+    assert len(d["floor_draws"]) == ramesh.FLOOR_DRAWS and d["floor_mean_of_draws"] == np.mean(d["floor_draws"])
+    assert d["learned_over_mean_floor"] * d["floor_mean_of_draws"] == pytest.approx(d["learned_vs_held_out_mean"])
     # Oja's own fixed points at x = 0.5 are reported: w* = −1, 0, 1
     assert [round(f["w"], 3) for f in res["fixed_points_x0.5"]["Oja"]] == [-1.0, 0.0, 1.0]
     assert res["final_distance_to_pc1_median"]["Oja"] < 0.1  # Oja converges within the 200 steps
