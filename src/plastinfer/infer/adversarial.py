@@ -159,8 +159,7 @@ class AdversarialConfig:
                               "be ≥ 1")
         if self.lr_generator <= 0 or self.lr_discriminator <= 0 or self.clip <= 0:
             raise ConfigError("adversarial: learning rates and clip must be positive")
-        if not 0.0 <= self.average < 1.0:
-            raise ConfigError(f"adversarial: average must be in [0, 1), not {self.average}")
+        self.strategy()  # the strategy checks its own fields (``average``) once, for both
 
 
 def adversarial_fit(rule: AbstractRule, generator: ActivityGenerator, data: Array, *,
