@@ -330,8 +330,10 @@ def fit(
             if patience is not None and since_improved >= patience:
                 stopped = "patience"
                 break
-    except KeyboardInterrupt:
-        if ckpt is None:
+    except (KeyboardInterrupt, SystemError) as e:
+        # a Ctrl-C that lands inside a C call (e.g. numpy's dtype lookup) surfaces as a
+        # SystemError caused by the KeyboardInterrupt: treat it as the interrupt it is
+        if ckpt is None or (isinstance(e, SystemError) and not isinstance(e.__cause__, KeyboardInterrupt)):
             raise
         save()  # params and state are those of the last completed chunk
         raise FitInterrupted(step, ckpt) from None
