@@ -5,7 +5,8 @@ from plastinfer.errors import ConfigError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plastinfer.identify._classify import (feature_matrix, make_classifier, rf_importances, score_holdouts, score_splits,
+from plastinfer.identify._classify import (feature_matrix, make_classifier, rf_importances, score_each, score_holdouts,
+                                          score_splits,
                                           subsample_trajectory)
 from plastinfer.identify._learners import RULES
 from plastinfer.identify._observables import feature_names
@@ -45,6 +46,19 @@ def test_planted_observables_are_separated_and_shuffled_labels_are_at_chance(cla
     noise = feature_matrix(_population(False, seed=1), measures=("weight",))
     chance = score_splits(noise, classifier, n_splits=3, grid="none")
     assert chance["mean"] < 0.5  # 4 balanced classes: 0.25 expected
+
+
+def test_score_each_in_worker_processes_equals_score_splits_one_set_at_a_time():
+    sets = [feature_matrix(_population(planted, n_networks=24, seed=seed), measures=("weight",))
+            for planted, seed in ((True, 0), (False, 1), (True, 2))]
+    got = list(score_each(sets, "random_forest", seeds=[3, 4, 5], n_jobs=2, n_splits=2, grid="none"))
+    for f, seed, r in zip(sets, (3, 4, 5), got):
+        want = score_splits(f, "random_forest", seed=seed, n_splits=2, grid="none")
+        np.testing.assert_array_equal(r["accuracy"], want["accuracy"])  # same forests, in the same order
+        np.testing.assert_array_equal(r["confusion"], want["confusion"])
+    assert got[0]["mean"] > got[1]["mean"]  # planted vs noise: the order is kept
+    with pytest.raises(ConfigError, match="2 seeds for 3 feature sets"):
+        list(score_each(sets, seeds=[0, 1]))
 
 
 def test_feature_matrix_selects_measures_checkpoints_and_drops_divergent_statistics():

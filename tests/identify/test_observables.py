@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from scipy import stats as sps
 
 from plastinfer.identify._learners import apply_layer, init_params, layers_for, transport
-from plastinfer.identify._observables import STATISTICS, feature_names, layer_observables, statistics
+from plastinfer.identify._observables import (FUNCTIONS, STATISTICS, _fn, feature_names, function_statistics,
+                                              layer_observables, statistics)
 
 
 @settings(max_examples=25, deadline=None)
@@ -24,6 +25,20 @@ def test_each_statistic_equals_its_numpy_scipy_definition(values):
     if v.std() > 1e-2 * scale:
         assert got["skew"] == pytest.approx(3 * (v.mean() - np.median(v)) / v.std(), rel=1e-3, abs=1e-3)
         assert got["kurtosis"] == pytest.approx(sps.kurtosis(v, fisher=False), rel=1e-3)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 4), st.integers(2, 30), st.integers(0, 2**31 - 1), st.booleans())
+def test_function_statistics_equal_the_statistics_of_each_function(rows, n, seed, ties):
+    # two sorts for three functions: sorted |v| squared stands for sorted v²
+    v = np.random.default_rng(seed).normal(size=(rows, n)).astype(np.float32)
+    if ties:  # repeated values and exact zeros (a silent ReLU)
+        v = np.round(v) * (v > 0)
+    got = np.asarray(function_statistics(jnp.asarray(v)))
+    assert got.shape == (rows, len(FUNCTIONS), len(STATISTICS))
+    for r in range(rows):
+        want = np.stack([np.asarray(statistics(_fn(jnp.asarray(v[r]), f))) for f in FUNCTIONS])
+        np.testing.assert_allclose(got[r], want, rtol=1e-5, atol=1e-6)
 
 
 def test_constant_measures_have_undefined_shape_statistics():

@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 from ..errors import ConfigError  # noqa: E402
 from ..analysis import figures as figs  # noqa: E402
 from ..identify import (PopulationSpec, feature_matrix, generate_population, load_population,  # noqa: E402
-                        score_holdouts, score_splits)
+                        score_each, score_holdouts, score_splits)
 from ..identify._classify import Features, rf_importances, subsample_trajectory  # noqa: E402
 from ..identify._learners import RULES  # noqa: E402
 from ..identify._population import Measurement  # noqa: E402
@@ -496,20 +496,26 @@ def run_fig5(out: Path, quick: bool = False, progress: bool = True, workers=None
     print(f"[nayebi-fig5] {len(spec.measurements)} recordings ({len(fracs)} unit fractions × {len(noises)} noise "
           f"levels × seeds); random forest FA vs IA, {s['n_splits']} splits each")
     acc: dict = {m: {str(f): {} for f in fracs} for m in SINGLE_MEASURES}
+    # every (recording, measure) cell is one small data set: they run side by side in worker
+    # processes (score_each), in heatmap-row order so each row prints as it completes
+    cells = []  # (unit fraction, noise, measure, seed, features)
     for f in fracs:
         for sd in noises:
-            ms = [m for m in spec.measurements if m.unit_frac == f and m.noise_std == sd]
-            per = {m: [] for m in SINGLE_MEASURES}
-            for meas in ms:
+            for meas in (m for m in spec.measurements if m.unit_frac == f and m.noise_std == sd):
                 pop = load_population(folder, meas)
-                for m in SINGLE_MEASURES:
-                    per[m].append(score_splits(feature_matrix(pop, (m,)), "random_forest", n_splits=s["n_splits"],
-                                               grid=s["grid"], n_jobs=2, seed=meas.seed)["mean"])
-            for m in SINGLE_MEASURES:
-                acc[m][str(f)][str(sd)] = float(np.mean(per[m]))
+                cells += [(f, sd, m, meas.seed, feature_matrix(pop, (m,))) for m in SINGLE_MEASURES]
+    scores = score_each([c[4] for c in cells], "random_forest", seeds=[c[3] for c in cells],
+                        n_jobs=s["workers"], n_splits=s["n_splits"], grid=s["grid"])
+    per: dict = {}
+    for (f, sd, m, _, _), r in zip(cells, scores):
+        per.setdefault((f, sd), {k: [] for k in SINGLE_MEASURES})[m].append(r["mean"])
+        row = per[(f, sd)]
+        if sum(map(len, row.values())) == sum(c[0] == f and c[1] == sd for c in cells):
+            for k in SINGLE_MEASURES:
+                acc[k][str(f)][str(sd)] = float(np.mean(row[k]))
             if progress:
                 print(f"  units {_frac_label(f):>7s}  σ {sd:>4g}: " + "  ".join(
-                    f"{m} {acc[m][str(f)][str(sd)]:.3f}" for m in SINGLE_MEASURES), flush=True)
+                    f"{k} {acc[k][str(f)][str(sd)]:.3f}" for k in SINGLE_MEASURES), flush=True)
     ours = {m: _grid_summary(acc[m]) for m in acc}
     paper = {m: {k: v / 100 for k, v in _grid_summary(PAPER_FIG5[m]).items()} for m in PAPER_FIG5}
     corners = {m: {"all units, no noise": acc[m][str(fracs[-1])]["0.0"] if "0.0" in acc[m][str(fracs[-1])] else None,

@@ -59,16 +59,44 @@ def _fn(v, f):
     return v if f == "raw" else (jnp.abs(v) if f == "abs" else v * v)
 
 
+def _quantile_sorted(s: jax.Array, q: float) -> jax.Array:
+    """The ``q``-quantile of the sorted ``s`` (last axis) by linear interpolation between
+    order statistics (numpy's default): position ``q (n − 1)``."""
+    pos = q * (s.shape[-1] - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, s.shape[-1] - 1)
+    return s[..., lo] + (pos - lo) * (s[..., hi] - s[..., lo])
+
+
+def _statistics_sorted(v: jax.Array, s: jax.Array) -> jax.Array:
+    """The seven statistics over the last axis of ``v``, given ``s``, its sorted copy:
+    ``(..., 7)``."""
+    mean = jnp.mean(v, axis=-1)
+    var = jnp.mean((v - mean[..., None]) ** 2, axis=-1)
+    med = _quantile_sorted(s, 0.5)
+    std = jnp.sqrt(var)
+    skew = jnp.where(std > 0, 3.0 * (mean - med) / jnp.where(std > 0, std, 1.0), jnp.nan)
+    safe_var = jnp.where(var > 0, var, 1.0)
+    kurt = jnp.where(var > 0, jnp.mean((v - mean[..., None]) ** 4, axis=-1) / safe_var ** 2, jnp.nan)
+    return jnp.stack([jnp.linalg.norm(v, axis=-1), mean, var, skew, kurt, med, _quantile_sorted(s, 0.75)], axis=-1)
+
+
 def statistics(v: jax.Array) -> jax.Array:
     """The seven statistics of the flattened ``v``, ``(7,)`` in :data:`STATISTICS` order."""
     v = v.ravel()
-    mean = jnp.mean(v)
-    var = jnp.mean((v - mean) ** 2)
-    med = jnp.median(v)
-    std = jnp.sqrt(var)
-    skew = jnp.where(std > 0, 3.0 * (mean - med) / jnp.where(std > 0, std, 1.0), jnp.nan)
-    kurt = jnp.where(var > 0, jnp.mean((v - mean) ** 4) / jnp.where(var > 0, var, 1.0) ** 2, jnp.nan)
-    return jnp.stack([jnp.linalg.norm(v), mean, var, skew, kurt, med, jnp.percentile(v, 75.0)])
+    return _statistics_sorted(v, jnp.sort(v))
+
+
+def function_statistics(v: jax.Array) -> jax.Array:
+    """The statistics of ``raw``, ``abs`` and ``sq`` of ``v`` over its last axis,
+    ``(..., 3, 7)`` (:data:`FUNCTIONS` × :data:`STATISTICS`), equal to :func:`statistics` of
+    each function. Two sorts, not three: ``|v|`` sorted and squared is ``v²`` sorted
+    (squaring is monotone on non-negative numbers, in floating point too). The sorts are
+    most of the observables' cost (≈ 85 % on ``cnn2``)."""
+    a = jnp.abs(v)
+    s_a = jnp.sort(a, axis=-1)
+    return jnp.stack([_statistics_sorted(v, jnp.sort(v, axis=-1)), _statistics_sorted(a, s_a),
+                      _statistics_sorted(v * v, s_a * s_a)], axis=-2)
 
 
 def _noisy(v, noise_std, key):
@@ -103,14 +131,13 @@ def layer_observables(layer: Layer, p: dict, x: jax.Array, *, path="rule", noise
     w = _noisy(w, noise_std, k_wn)
     sel = _subsample(k_ws, w.size, unit_frac)
     w = w if sel is None else w[sel]
-    feats += [statistics(_fn(w, f)) for f in FUNCTIONS]
+    feats.append(function_statistics(w).ravel())
     # activations: per example over (subsampled) output units, then the mean over examples
     y = apply_layer(layer, p, x).reshape(x.shape[0], -1)
     y = _noisy(y, noise_std, k_an)
     sel = _subsample(k_as, y.shape[1], unit_frac)
     y = y if sel is None else y[:, sel]
-    for f in FUNCTIONS:
-        feats.append(jnp.nanmean(jax.vmap(statistics)(_fn(y, f)), axis=0))
+    feats.append(jnp.nanmean(function_statistics(y), axis=0).ravel())
     # layer-wise activity change, through W and through the rule's path
     n_out = int(np.prod(apply_layer(layer, p, x[:1]).shape[1:]))
     out_sel = _subsample(k_go, n_out, unit_frac)
