@@ -57,6 +57,17 @@ def test_gradient_meta_learning_lowers_the_loss_and_moves_toward_oja(tiny):
     assert res.history["angle_deg"][-1] < res.history["angle_deg"][0]
 
 
+def test_the_angle_stop_waits_for_the_rule_the_fit_returns(tiny):
+    # at this learning rate the iterate blows up on the selection data sets from step 2 to
+    # 16 while its angle falls below 85°: the kept rule stays the step-1 one (≈ 91°) until
+    # step 18. A stop that looked at the iterate would end at step 8 and return a 91° rule.
+    res = meta_fit(_start(), tiny, config=MetaConfig(method="gradient", generations=40, learning_rate=2e-2, l1=1e-3,
+                                                     stop_angle_deg=85.0), reference=oja(), progress=False)
+    assert res.metrics["angle_deg"] <= 85.0
+    assert 18 <= res.metrics["generations_run"] < 40
+    assert np.min(res.history["angle_deg"][:9]) <= 85.0  # the iterate got there first
+
+
 def test_co_optimises_a_tuple_of_rules_and_stops_at_the_angle():
     from plastinfer.circuits import LateralNetwork
     from plastinfer.objectives import linear_spectrum

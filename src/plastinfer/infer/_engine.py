@@ -189,7 +189,8 @@ def fit(
       (for stopping) is a score below ``best − min_improvement·|best|`` in some group; any
       lower score still replaces the best parameters;
     - ``callbacks``: each is called after every chunk with a dict (``step``, ``loss``,
-      ``best_loss``, ``params``, ``objective`` when evaluated); a ``True`` return stops;
+      ``params`` — the iterate —, ``best_params`` — what the fit would return now —, and
+      ``best_loss`` and ``objective`` when evaluated); a ``True`` return stops;
     - ``trace``: extra per-evaluation records, ``name -> f(params)`` (e.g. a weight error
       over time), kept in the history beside ``coefficients``;
     - ``checkpoint``: file written (atomically) every ``checkpoint_every`` evaluations, after
@@ -317,6 +318,7 @@ def fit(
             if ckpt is not None and checkpoint_seconds is not None and \
                     time.perf_counter() - last_save >= checkpoint_seconds and last_save < t_c:
                 save()
+            info["best_params"] = best_params  # what the fit would return if it stopped now
             if bar is not None:
                 bar.update(n)
                 rej = int(np.sum(history.get("rejected", [0])))

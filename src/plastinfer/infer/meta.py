@@ -73,7 +73,8 @@ class MetaConfig:
     - ``restarts``: IPOP — after the first run of ``generations``, this many further runs,
       each with twice the previous population and ``generations`` of its own, started from
       the best rule so far with the initial step size (evolution strategies only);
-    - ``stop_angle_deg``: stop early once the angle to ``reference`` is at most this;
+    - ``stop_angle_deg``: stop early once the rule the fit would return (the best-scored
+      so far) is within this angle of ``reference``;
     - ``eval_every``: generations between scorings of the current rule on the fixed
       selection data sets (best-so-far bookkeeping; each costs one candidate's evaluation);
     - ``seed``.
@@ -245,7 +246,9 @@ def meta_fit(
 
     callbacks = []
     if ref is not None and cfg.stop_angle_deg is not None:
-        callbacks.append(lambda info: float(angles(problem_coef(info["params"]))[0]) <= cfg.stop_angle_deg)
+        # the rule the fit would return (the best-scored so far), not the iterate: a stop at
+        # 10° then means the returned rule is within 10°
+        callbacks.append(lambda info: float(angles(problem_coef(info["best_params"]))[0]) <= cfg.stop_angle_deg)
     if callback is not None:
         callbacks.append(lambda info: callback(info["step"], {"loss": info["loss"]}))
 
