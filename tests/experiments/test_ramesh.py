@@ -43,6 +43,9 @@ def test_fig3_compares_gan_and_mse_rules_on_every_setting(tmp_path, monkeypatch)
             assert np.isfinite(row[test]["w1_mean"]) and np.isfinite(row[test]["pc1_final"])
     for test, floor in res["floors_w1_mean"].items():
         assert table["Oja (truth)"][test]["w1_mean"] < 3 * floor + 0.05
+        # the floor's mean over further draws: same data, other fresh Oja networks
+        mean_floor = res["floors_w1_mean_of_draws"][test]
+        assert np.isfinite(mean_floor) and 0 < mean_floor and mean_floor != floor
     payload = json.loads((tmp_path / "metrics.json").read_text())
     for name in payload["figures"]:
         assert (tmp_path / name).stat().st_size > 0
@@ -64,3 +67,4 @@ def test_fig4_oja_plus_mlp_starts_at_oja_and_the_global_rule_runs(tmp_path, monk
     assert set(res["comparison"]) == {"Oja (truth)", "global MLP"}
     assert set(every(jax.random.PRNGKey(0), 4, 1)) == {"Oja + local MLP", "semi-global MLP", "global MLP"}
     assert all(np.isfinite(r["3-input"]["w1_mean"]) for r in res["comparison"].values())
+    assert 0 < res["floor_w1_mean_of_draws"] != res["floor_w1_mean"]

@@ -67,6 +67,13 @@ def weight_distance(gen: ActivityGenerator, rule, key, n_networks: int) -> np.nd
     return gen.weight_distances(rule, key, n_networks)[:, 0]
 
 
+def _floor_draws(gen, held: np.ndarray, key, n_networks: int) -> list[float]:
+    """Mean W1 to ``held`` of :data:`FLOOR_DRAWS` fresh sets of Oja networks: the sampling
+    floor and its spread (one draw alone varies by a factor of 2, docs/ramesh.md)."""
+    return [float(activity_distance(np.asarray(gen.traces(oja(), k, n_networks)), held).mean())
+            for k in jax.random.split(jax.random.fold_in(key, 1), FLOOR_DRAWS)]
+
+
 def _plot_traces(data, learned, oja_fresh, path: Path, title: str) -> Path:
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
     t = np.arange(data.shape[1])
@@ -137,8 +144,7 @@ def run_fig2(out: Path, quick: bool = False, progress: bool = True) -> dict:
     d_learned, d_floor = activity_distance(learned, held), activity_distance(fresh, held)
     # the floor is itself a random draw (one set of fresh networks): its mean over
     # FLOOR_DRAWS further sets is the reference the learned rule is judged against
-    floor_draws = [float(activity_distance(np.asarray(gen.traces(oja(), k, s["held_out_networks"])), held).mean())
-                   for k in jax.random.split(jax.random.fold_in(k_fresh, 1), FLOOR_DRAWS)]
+    floor_draws = _floor_draws(gen, held, k_fresh, s["held_out_networks"])
     floor_mean = float(np.mean(floor_draws))
     over_floor = float(d_learned.mean()) / floor_mean
     d_untrained = activity_distance(np.asarray(gen.traces(start, k_eval, s["held_out_networks"])), held)
@@ -320,10 +326,12 @@ def run_fig3(out: Path, quick: bool = False, progress: bool = True) -> dict:
                                  title="Δw at w = 0.01 and the (w, y) field at x = 0.5"),
     ]
     clean = "clean 3-input"
+    floors = {n: float(np.mean(_floor_draws(g, held[n], keys["fresh"], s["held_out_networks"]))) for n, g in gens.items()}
     results = {
         "comparison": table,
         "comparison_markdown": comparison_markdown(table),
         "floors_w1_mean": {n: float(activity_distance(fresh[n], held[n]).mean()) for n in gens},
+        "floors_w1_mean_of_draws": floors,
         "generalises_to_clean": {k: bool(table[k][clean]["w1_mean"] <= 1.5 * table["Oja (truth)"][clean]["w1_mean"])
                                  for k in rules if k != "Oja (truth)"},
         "rule_mismatch_on_oja_states": {k: {n: rule_mismatch(r, g, keys["eval"]) for n, g in gens.items()}
@@ -335,7 +343,9 @@ def run_fig3(out: Path, quick: bool = False, progress: bool = True) -> dict:
     }
     mism = [(f"{k}: ‖Δw − Δw_Oja‖/‖Δw_Oja‖ on Oja's states, " + " / ".join(gens), " / ".join(
         f"{v:.2f}" for v in m.values()), "—") for k, m in results["rule_mismatch_on_oja_states"].items()]
-    print(side_by_side(_comparison_rows(table, list(gens)) + mism,
+    floor_rows = [(f"sampling floor → {n}: one draw (the Oja row) / mean of {FLOOR_DRAWS} more",
+                   f"{results['floors_w1_mean'][n]:.3f} / {v:.3f}", "—") for n, v in floors.items()]
+    print(side_by_side(_comparison_rows(table, list(gens)) + floor_rows + mism,
                        "ramesh-fig3: rules trained on perturbed data, tested everywhere (Oja row = sampling floor)"))
     print(comparison_markdown(table))
     finish(out, "ramesh-fig3", results, dict(s), t0, figures)
@@ -395,12 +405,15 @@ def run_fig4(out: Path, quick: bool = False, progress: bool = True) -> dict:
         "comparison": table,
         "comparison_markdown": comparison_markdown(table),
         "floor_w1_mean": float(activity_distance(fresh, held).mean()),
+        "floor_w1_mean_of_draws": float(np.mean(_floor_draws(gen, held, k_fresh, s["held_out_networks"]))),
         "final_d_accuracy": {k: f.metrics["final_d_accuracy"] for k, f in fits.items()},
         "seconds_per_step": {k: f.metrics["seconds_per_step"] for k, f in fits.items()},
         "paper": {"activity": "all three reproduce the statistics", "weights": "differ from Oja's and from each other"},
     }
-    print(side_by_side(_comparison_rows(table, ["3-input"]) + [(f"{k}: fixed points at x = 0.5", r["fixed_points"], "—")
-                                                              for k, r in table.items()],
+    print(side_by_side(_comparison_rows(table, ["3-input"]) + [
+        (f"sampling floor: one draw (the Oja row) / mean of {FLOOR_DRAWS} more",
+         f"{results['floor_w1_mean']:.3f} / {results['floor_w1_mean_of_draws']:.3f}", "—")] + [
+        (f"{k}: fixed points at x = 0.5", r["fixed_points"], "—") for k, r in table.items()],
                        "ramesh-fig4: three rule parametrisations fit adversarially to the same Oja data"))
     print(comparison_markdown(table))
     finish(out, "ramesh-fig4", results, dict(s), t0, figures)
