@@ -505,7 +505,7 @@ def run_fig5(out: Path, quick: bool = False, progress: bool = True, workers=None
                 pop = load_population(folder, meas)
                 cells += [(f, sd, m, meas.seed, feature_matrix(pop, (m,))) for m in SINGLE_MEASURES]
     scores = score_each([c[4] for c in cells], "random_forest", seeds=[c[3] for c in cells],
-                        n_jobs=s["workers"], n_splits=s["n_splits"], grid=s["grid"])
+                        n_jobs=workers or s["workers"], n_splits=s["n_splits"], grid=s["grid"])
     per: dict = {}
     for (f, sd, m, _, _), r in zip(cells, scores):
         per.setdefault((f, sd), {k: [] for k in SINGLE_MEASURES})[m].append(r["mean"])

@@ -15,5 +15,5 @@ from ._tasks import TASKS, load_task
 __all__ = ["RULES", "ARCHITECTURES", "TASKS", "CLASSIFIERS", "MEASURES", "FUNCTIONS", "STATISTICS",
            "LearnerConfig", "train", "train_runs", "load_task", "feature_names", "network_observables",
            "PopulationSpec", "Measurement", "Population", "generate_population", "load_population",
-           "Features", "feature_matrix", "subsample_trajectory", "make_classifier", "score_splits", "score_each", "score_holdouts",
-           "rf_importances", "Conv1DClassifier"]
+           "Features", "feature_matrix", "subsample_trajectory", "make_classifier", "score_splits", "score_each",
+           "score_holdouts", "rf_importances", "Conv1DClassifier"]
