@@ -65,10 +65,12 @@ def main() -> int:
         runs = {name: get_experiment(name).run for name in ("nayebi-fig2", "nayebi-fig3", "nayebi-fig4")}
         quick = a.scale == "quick"
         for name, run in runs.items():
+            (root / name).mkdir(parents=True, exist_ok=True)  # the CLI makes it; run_* write into it
             t = time.perf_counter()
             run(root / name, quick=quick, progress=False, population=root / "population", workers=a.workers)
             timings[name] = time.perf_counter() - t
             rows.append((f"{name} analysis on that population (s)", f"{timings[name]:.0f}"))
+        (root / "nayebi-fig5").mkdir(parents=True, exist_ok=True)
         t = time.perf_counter()
         get_experiment("nayebi-fig5").run(root / "nayebi-fig5", quick=quick, progress=False, workers=a.workers)
         timings["nayebi-fig5"] = time.perf_counter() - t
