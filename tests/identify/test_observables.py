@@ -28,9 +28,11 @@ def test_each_statistic_equals_its_numpy_scipy_definition(values):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(1, 4), st.integers(2, 30), st.integers(0, 2**31 - 1), st.booleans())
-def test_function_statistics_equal_the_statistics_of_each_function(rows, n, seed, ties):
-    # two sorts for three functions: sorted |v| squared stands for sorted v²
+@given(st.sampled_from([2, 3, 7, 8]), st.integers(0, 2**31 - 1), st.booleans())
+def test_function_statistics_equal_the_statistics_of_each_function(n, seed, ties):
+    # two sorts for three functions: sorted |v| squared stands for sorted v². Odd and even
+    # lengths (the median and q3 fall on an element or between two); few shapes, few compiles
+    rows = 3
     v = np.random.default_rng(seed).normal(size=(rows, n)).astype(np.float32)
     if ties:  # repeated values and exact zeros (a silent ReLU)
         v = np.round(v) * (v > 0)
