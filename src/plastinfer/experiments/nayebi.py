@@ -25,6 +25,7 @@ checkpoints each. ``nayebi-fig2``, ``-fig3`` and ``-fig4`` share it: it is gener
 
 from __future__ import annotations
 
+import collections
 import time
 from pathlib import Path
 
@@ -507,10 +508,11 @@ def run_fig5(out: Path, quick: bool = False, progress: bool = True, workers=None
     scores = score_each([c[4] for c in cells], "random_forest", seeds=[c[3] for c in cells],
                         n_jobs=workers or s["workers"], n_splits=s["n_splits"], grid=s["grid"])
     per: dict = {}
+    row_size = collections.Counter((c[0], c[1]) for c in cells)  # cells per heatmap cell (seeds × measures)
     for (f, sd, m, _, _), r in zip(cells, scores):
         per.setdefault((f, sd), {k: [] for k in SINGLE_MEASURES})[m].append(r["mean"])
         row = per[(f, sd)]
-        if sum(map(len, row.values())) == sum(c[0] == f and c[1] == sd for c in cells):
+        if sum(map(len, row.values())) == row_size[(f, sd)]:
             for k in SINGLE_MEASURES:
                 acc[k][str(f)][str(sd)] = float(np.mean(row[k]))
             if progress:

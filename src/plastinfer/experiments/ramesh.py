@@ -326,7 +326,8 @@ def run_fig3(out: Path, quick: bool = False, progress: bool = True) -> dict:
                                  title="Δw at w = 0.01 and the (w, y) field at x = 0.5"),
     ]
     clean = "clean 3-input"
-    floors = {n: float(np.mean(_floor_draws(g, held[n], keys["fresh"], s["held_out_networks"]))) for n, g in gens.items()}
+    floors = {n: float(np.mean(_floor_draws(g, held[n], keys["fresh"], s["held_out_networks"])))
+              for n, g in gens.items()}
     results = {
         "comparison": table,
         "comparison_markdown": comparison_markdown(table),
